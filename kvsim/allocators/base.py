@@ -1,0 +1,102 @@
+"""The interface every memory model implements.
+
+An allocator owns a pool of ``capacity`` slots (one slot holds one token's K and V for all
+layers) and hands them to *owners*: an allocation id in the synthetic workload, a request
+in serving. It knows nothing of workloads, engines, configs or files.
+
+Three operations, all with per-owner accounting:
+
+- ``grow(owner, n, reserve=0)`` stores ``n`` more tokens for ``owner``. All or nothing: a
+  grow that cannot be satisfied returns False and changes nothing. ``reserve`` is a hint of
+  the total slots the owner will need; only models that reserve ahead (monolithic) use it.
+- ``release(owner)`` gives back everything the owner holds and returns the number of slots
+  that went back to the free pool.
+- ``touch(owner)`` marks the owner's memory as recently used (models with recency use it).
+
+State, read by the engine after each step through ``snapshot()``, in slots:
+
+- ``stored``: live tokens;
+- ``held``: slots taken from the pool by owners (physical use);
+- ``reserved``: held slots set aside for tokens not written yet (monolithic reservations);
+- ``largest_free``: the largest extent of free memory one owner could use (the largest
+  contiguous hole; for block-based models every free block, wherever it lies);
+- ``compressed_blocks`` / ``compressed_tokens``: compression state (0 elsewhere).
+
+The slots the live tokens themselves occupy, their *footprint*, follow from these:
+``stored - compressed_tokens * (1 - compression_ratio)``, where ``compression_ratio`` is
+the model's (1 for a model that does not compress). So ``held - footprint - reserved`` is
+internal fragmentation and ``free - largest_free`` is free memory stranded by external
+fragmentation. All state values are integers. Every operation costs O(1) or
+O(log capacity) per block it moves; nothing scans the pool.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+#: The order of the values returned by :meth:`Allocator.snapshot`.
+STATE_FIELDS: tuple[str, ...] = (
+    "stored",
+    "held",
+    "reserved",
+    "largest_free",
+    "compressed_blocks",
+    "compressed_tokens",
+)
+
+
+class Allocator(ABC):
+    """A KV-cache memory model: a pool of slots shared by owners."""
+
+    #: The name the model is registered and configured under.
+    name: ClassVar[str]
+
+    #: Usable slots in the pool.
+    capacity: int
+    #: Live tokens over all owners.
+    stored: int
+    #: Slots taken from the pool by owners.
+    held: int
+    #: Slots a compressed token occupies (1.0: the model does not compress).
+    compression_ratio: float = 1.0
+
+    @abstractmethod
+    def grow(self, owner: int, n: int, reserve: int = 0) -> bool:
+        """Store ``n`` (>= 1) more tokens for ``owner``; False and no change if impossible."""
+
+    @abstractmethod
+    def release(self, owner: int) -> int:
+        """Free everything ``owner`` holds; return the slots returned to the pool (0 if unknown)."""
+
+    def touch(self, owner: int) -> None:
+        """Mark ``owner``'s memory as just used. Models without recency ignore it."""
+
+    @abstractmethod
+    def tokens_of(self, owner: int) -> int:
+        """Tokens stored for ``owner`` (0 if it holds nothing)."""
+
+    @abstractmethod
+    def largest_free(self) -> int:
+        """The largest extent of free memory, in slots, that one owner could use."""
+
+    @property
+    def free(self) -> int:
+        """Slots not held by any owner."""
+        return self.capacity - self.held
+
+    def snapshot(self) -> tuple:
+        """The current state, in the order of :data:`STATE_FIELDS`."""
+        return (self.stored, self.held, 0, self.largest_free(), 0, 0)
+
+    def counters(self) -> dict[str, int]:
+        """Per-run event counts of the model's own (compressions, ...). Empty by default."""
+        return {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(capacity={self.capacity}, stored={self.stored}, held={self.held})"
+
+
+def bad_grow(n: int) -> ValueError:
+    """The error for a grow of fewer than one token (a zero-token owner would hold nothing)."""
+    return ValueError(f"grow needs n >= 1 tokens, got {n}")

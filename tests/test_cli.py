@@ -1,0 +1,61 @@
+"""``kvsim`` end to end, as a user runs it: a real process in a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kvsim.allocators import REGISTRY
+
+
+def kvsim(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).with_name("kvsim")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "kvsim.cli"]
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    return subprocess.run([*command, *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_kvsim_writes_every_output_of_the_default_comparison(tmp_path):
+    out = tmp_path / "run"
+    done = kvsim("workload.steps=1500", f"hydra.run.dir={out}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    for name in ("summary.csv", "summary.parquet", "series.parquet",
+                 "figures/memory_over_time.png", "figures/fragmentation_over_time.png",
+                 "figures/request_sizes_over_time.png"):
+        assert (out / name).stat().st_size > 0, name
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["allocator"].tolist() == list(REGISTRY)
+    assert len(pd.read_parquet(out / "series.parquet")) == 1500 * len(REGISTRY)
+    for name in REGISTRY:
+        assert name in done.stdout  # the console summary
+
+
+def test_kvsim_runs_a_single_model_and_workload(tmp_path):
+    out = tmp_path / "run"
+    done = kvsim("allocator=paged", "workload=long", "workload.steps=500", "figure_format=svg",
+                 f"hydra.run.dir={out}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = pd.read_parquet(out / "summary.parquet")
+    assert summary["allocator"].tolist() == ["paged"]
+    assert summary["size_class"].tolist() == ["long"]
+    assert (out / "figures" / "memory_over_time.svg").exists()
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("compression_ratio=1.5", "compression_ratio"),
+    ("compresion_ratio=0.3", "compresion_ratio"),
+    ("allocator=buddy", "allocator"),
+    ("capacity=4", "capacity"),
+])
+def test_a_bad_config_fails_in_one_line_with_no_output(tmp_path, override, key):
+    done = kvsim(override, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"kvsim: error: {key}=")
+    assert list(tmp_path.iterdir()) == []  # no outputs/ directory, nothing at all
