@@ -12,9 +12,9 @@ class StepRecorder:
 
     Owns the buffer and the column names; knows nothing of allocators or engines. The hot
     path appends a row's values to a short staging list (``extend``, the cheapest append
-    CPython has); every ``chunk_rows`` rows the staging list is packed into the int64
-    buffer (8 bytes a value), so memory stays small however long the run.
-    :meth:`columns` returns one numpy array per field.
+    CPython has); the caller calls :meth:`pack` now and then (every few thousand rows) to
+    move them into the int64 buffer (8 bytes a value), so memory stays small however long
+    the run. :meth:`columns` returns one numpy array per field.
 
     >>> rec = StepRecorder(("step", "stored"))
     >>> rec.extend((0, 5)); rec.extend((1, 7))
@@ -22,20 +22,15 @@ class StepRecorder:
     {'step': [0, 1], 'stored': [5, 7]}
     """
 
-    def __init__(self, fields: tuple[str, ...], chunk_rows: int = 4096) -> None:
+    def __init__(self, fields: tuple[str, ...]) -> None:
         self.fields = tuple(fields)
         self._packed = array("q")
         self._staging: list[int] = []
-        self._chunk_values = chunk_rows * len(self.fields)
         #: Append values (a whole row, or a row in pieces) to the staging list.
         self.extend = self._staging.extend
 
-    def pack_if_full(self) -> None:
-        """Move the staged values into the packed buffer once a chunk's worth is staged."""
-        if len(self._staging) >= self._chunk_values:
-            self._pack()
-
-    def _pack(self) -> None:
+    def pack(self) -> None:
+        """Move the staged values into the packed buffer."""
         self._packed.fromlist(self._staging)
         self._staging.clear()
 
@@ -43,7 +38,7 @@ class StepRecorder:
         return (len(self._packed) + len(self._staging)) // len(self.fields)
 
     def columns(self) -> dict[str, np.ndarray]:
-        self._pack()
+        self.pack()
         if len(self._packed) % len(self.fields):
             raise ValueError("a row was recorded with the wrong number of values")
         rows = np.frombuffer(self._packed, dtype=np.int64).reshape(-1, len(self.fields))

@@ -190,31 +190,31 @@ class MonolithicAllocator(Allocator):
         if n < 1:
             raise bad_grow(n)
         record = self._owners.get(owner)
-        if record is None:
-            return self._place(owner, n, reserve if reserve > n else n)
-        start, extent, tokens = record
-        if tokens + n > extent:
-            if not self._extend(record, tokens + n - extent):
+        if record is not None:
+            start, extent, tokens = record
+            if tokens + n > extent and not self._extend(record, tokens + n - extent):
                 return False
-        record[2] = tokens + n
-        self.stored += n
-        return True
-
-    def _place(self, owner: int, n: int, size: int) -> bool:
-        start = self._index.find(size)
+            record[2] = tokens + n
+            self.stored += n
+            return True
+        # A new owner: cut its extent from the top of the hole the index picks.
+        size = reserve if reserve > n else n
+        index = self._index
+        start = index.find(size)
         if start < 0:
             return False
-        hole = self._hole_size[start]
+        hole_size = self._hole_size
+        hole = hole_size[start]
         end = start + hole
         del self._hole_at_end[end]
         rest = hole - size
         if rest:
-            self._hole_size[start] = rest
+            hole_size[start] = rest
             self._hole_at_end[start + rest] = start
-            self._index.resize(start, hole, rest)
+            index.resize(start, hole, rest)
         else:
-            del self._hole_size[start]
-            self._index.remove(start, hole)
+            del hole_size[start]
+            index.remove(start, hole)
         self._owners[owner] = [end - size, size, n]
         self.held += size
         self.stored += n

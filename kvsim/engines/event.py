@@ -44,7 +44,7 @@ class EventEngine:
     def run(self, trace: EventTrace, allocator: Allocator) -> EventRun:
         recorder = StepRecorder(STEP_FIELDS)
         extend = recorder.extend
-        pack_if_full = recorder.pack_if_full
+        pack = recorder.pack
         snapshot = allocator.snapshot
         grow = allocator.grow
         release = allocator.release
@@ -61,7 +61,8 @@ class EventEngine:
                 if current % every == 0:
                     extend((current, requested, rejected))
                     extend(snapshot())
-                    pack_if_full()
+                    if not current & 4095:  # bound the staging list, without a call per step
+                        pack()
                 # Steps without events are recorded too: the state carries over.
                 for quiet in range(current + 1, step):
                     if quiet % every == 0:
