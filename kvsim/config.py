@@ -59,7 +59,7 @@ def register_schemas() -> None:
     """Make the schemas known to Hydra (idempotent)."""
     store = ConfigStore.instance()
     store.store(name="kvsim_schema", node=KvsimSchema)
-    store.store(group="workload", name="synthetic_schema", node=SyntheticWorkloadSchema)
+    store.store(name="synthetic_workload_schema", node=SyntheticWorkloadSchema)
 
 
 register_schemas()
@@ -190,7 +190,7 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
         key = o.key_or_group
         if key in GROUPS:
             value = o.value()
-            options = [x for x in group_options(key) if not x.endswith("_schema")]
+            options = group_options(key)
             if value not in options:
                 raise ConfigError(key, value, "one of " + ", ".join(options))
             groups.append(o.input_line)
