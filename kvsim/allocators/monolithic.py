@@ -52,7 +52,11 @@ class FirstFitIndex:
     def add(self, start: int, size: int) -> None:
         chunk = start >> self.CHUNK_BITS
         insort(self._starts[chunk], start)
-        self._raise(chunk, size)
+        tree = self._tree
+        i = self._leaves + chunk
+        while i and tree[i] < size:
+            tree[i] = size
+            i >>= 1
 
     def remove(self, start: int, size: int) -> None:
         chunk = start >> self.CHUNK_BITS
@@ -64,17 +68,14 @@ class FirstFitIndex:
     def resize(self, start: int, old: int, new: int) -> None:
         """The hole at ``start`` changed size from ``old`` to ``new`` (its start is kept)."""
         chunk = start >> self.CHUNK_BITS
-        if new > old:
-            self._raise(chunk, new)
-        elif self._tree[self._leaves + chunk] == old:
-            self._refresh(chunk)
-
-    def _raise(self, chunk: int, size: int) -> None:
         tree = self._tree
         i = self._leaves + chunk
-        while i and tree[i] < size:
-            tree[i] = size
-            i >>= 1
+        if new > old:
+            while i and tree[i] < new:
+                tree[i] = new
+                i >>= 1
+        elif tree[i] == old:
+            self._refresh(chunk)
 
     def _refresh(self, chunk: int) -> None:
         """Recompute a chunk's largest hole after it may have shrunk, and its ancestors."""
@@ -239,18 +240,24 @@ class MonolithicAllocator(Allocator):
             return 0
         start, extent, tokens = record
         end = start + extent
-        if end in self._hole_size:
-            end += self._remove_hole(end)
-        left = self._hole_at_end.get(start)
+        hole_size = self._hole_size
+        at_end = self._hole_at_end
+        index = self._index
+        right = hole_size.pop(end, 0)
+        if right:  # absorb the hole on the right
+            del at_end[end + right]
+            index.remove(end, right)
+            end += right
+        left = at_end.pop(start, None)
         if left is None:
-            self._add_hole(start, end - start)
+            hole_size[start] = end - start
+            at_end[end] = start
+            index.add(start, end - start)
         else:
             # Enlarge the hole on the left in place: its start, and so its index entry, stay.
-            old = start - left
-            del self._hole_at_end[start]
-            self._hole_size[left] = end - left
-            self._hole_at_end[end] = left
-            self._index.resize(left, old, end - left)
+            hole_size[left] = end - left
+            at_end[end] = left
+            index.resize(left, start - left, end - left)
         self.stored -= tokens
         self.held -= extent
         return extent
