@@ -5,6 +5,11 @@ output directory (``outputs/<date>/<time>/``): summary.csv and summary.parquet (
 model), series.parquet (the per-step state, long form), figures/ and a summary on the
 console. ``kvsim allocator=paged workload=long capacity=8192`` picks pieces.
 
+``kvsim -m key=a,b other=range(3)`` runs a sweep: the grid is expanded here, not by Hydra's
+launcher (which composes every job's config serially, about 75 ms a job), and its cells run
+in parallel with joblib into one results directory (see kvsim.sweep). ``--force`` reruns
+cells that already have a result.
+
 Before Hydra runs (and so before it creates any output directory), the overrides are
 composed and validated; a bad value stops the command with one line naming the key, the
 value and what is allowed, and exit status 2.
@@ -86,9 +91,46 @@ def _overrides(args: list[str]) -> list[str] | None:
     return out
 
 
+def _sweep(args: list[str]) -> int:
+    """``kvsim -m ...``: expand the grid in the application and run it with joblib."""
+    from kvsim.grid import expand
+    from kvsim.sweep import run_sweep
+
+    force = "--force" in args
+    overrides = [a for a in args if a not in ("-m", "--multirun", "--force")]
+    try:
+        grid = expand(overrides)
+    except ConfigError as error:
+        print(f"kvsim: error: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s")
+    outcome = run_sweep(grid, force=True if force else None)
+    print(f"{len(grid.cells)} cells ({outcome.ran} run, {outcome.reused} kept from an earlier "
+          f"run) in {outcome.directory}: results.parquet, results.csv, series.parquet")
+    if grid.options.get("report", True):
+        from kvsim.report import build_report
+
+        index = build_report(outcome.directory, metrics=grid.options.get("report_metrics"),
+                             fmt=grid.options.get("figure_format", "png"))
+        print(f"report: {index}")
+    if outcome.failed:
+        print(f"kvsim: {outcome.failed} of {len(grid.cells)} cells failed; their errors are in "
+              f"the 'error' column of {outcome.directory / 'results.csv'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _uses_hydra_launcher(args: list[str]) -> bool:
+    """A sweep sent to one of Hydra's launchers (submitit for SLURM) is Hydra's to run."""
+    return any(a.lstrip("+").startswith("hydra/launcher=") for a in args)
+
+
 def main() -> None:
     """Entry point of the ``kvsim`` console script."""
-    overrides = _overrides(sys.argv[1:])
+    args = sys.argv[1:]
+    if ("-m" in args or "--multirun" in args) and not _uses_hydra_launcher(args):
+        sys.exit(_sweep(args))
+    overrides = _overrides(args)
     if overrides is not None:
         try:
             spec_from_config(compose(overrides))

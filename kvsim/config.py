@@ -40,6 +40,18 @@ class SyntheticWorkloadSchema:
 
 
 @dataclass
+class SweepSchema:
+    n_jobs: int = -1  # joblib workers; -1: every core
+    backend: str = "loky"  # loky | dask
+    scheduler: Optional[str] = None  # dask: a distributed scheduler address; null: a local cluster
+    force: bool = False  # recompute cells that already have a result
+    report: bool = True  # draw the sweep report at the end
+    report_metrics: List[str] = field(
+        default_factory=lambda: ["allocation_success_rate", "utilization", "compressed_token_fraction"])
+    figure_format: str = "png"
+
+
+@dataclass
 class KvsimSchema:
     allocators: List[str] = field(default_factory=lambda: ["all"])
     workload: Any = MISSING
@@ -53,6 +65,7 @@ class KvsimSchema:
     record_every: int = 1
     figures: bool = True
     figure_format: str = "png"
+    sweep: SweepSchema = field(default_factory=SweepSchema)
 
 
 def register_schemas() -> None:
@@ -112,6 +125,7 @@ def spec_from_config(cfg: DictConfig | dict) -> RunSpec:
     """
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     c.pop("hydra", None)
+    c.pop("sweep", None)
     allocators = _allocator_names(c.get("allocators", ["all"]))
     pool = PoolParams(
         capacity=c.get("capacity", 4096),
@@ -170,10 +184,11 @@ def group_options(group: str) -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-GROUPS = ("allocator", "workload")
+GROUPS = ("allocator", "workload", "experiment")
 
 
-def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+def compose(overrides: list[str] | tuple[str, ...] = (), *,
+            return_hydra_config: bool = False) -> DictConfig:
     """Compose the config as ``kvsim`` would, raising ConfigError for a bad override.
 
     The overrides are checked one by one first, so that a misspelt key or an unknown
@@ -187,7 +202,7 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     groups = []
     for o in parsed:
-        key = o.key_or_group
+        key = o.key_or_group.lstrip("+")
         if key in GROUPS:
             value = o.value()
             options = group_options(key)
@@ -202,13 +217,14 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
         with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
             base = hydra_compose("config", overrides=groups)
             for o in parsed:
-                key = o.key_or_group
+                key = o.key_or_group.lstrip("+")
                 if key in GROUPS or key.startswith("hydra"):
                     continue
                 if OmegaConf.select(base, key, default=_ABSENT) is _ABSENT:
                     raise ConfigError(key, o.value(), _known_keys_hint(base, key))
             try:
-                return hydra_compose("config", overrides=list(overrides))
+                return hydra_compose("config", overrides=list(overrides),
+                                     return_hydra_config=return_hydra_config)
             except Exception as exc:  # a value of the wrong type
                 raise _type_error(exc, parsed) from None
     finally:

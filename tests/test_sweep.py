@@ -1,0 +1,172 @@
+"""Sweeps: grid expansion, parallel runs, resume, failures, backends, the report."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import kvsim
+import kvsim.sweep as sweep_module
+from kvsim.config import group_options
+from kvsim.grid import expand
+from kvsim.report import build_report
+from kvsim.sweep import run_sweep
+
+SMALL = ["allocator=paged,paged_compressed", "workload=short,long",
+         "compression_ratio=0.25,0.5", "pressure_threshold=0.6,0.9", "seed=range(2)",
+         "workload.steps=600", "record_every=5"]
+
+
+def numbers(results: pd.DataFrame) -> pd.DataFrame:
+    return results.drop(columns=["wall_seconds"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def small_sweep(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("sweep")
+    grid = expand(SMALL)
+    return grid, run_sweep(grid, directory, n_jobs=1, progress=False)
+
+
+def test_a_parameter_a_model_ignores_does_not_multiply_its_cells():
+    grid = expand(SMALL)
+    by_model = pd.Series([c.columns["allocator"] for c in grid.cells]).value_counts()
+    assert by_model["paged"] == 2 * 2  # workloads x seeds
+    assert by_model["paged_compressed"] == 2 * 2 * 2 * 2
+    paged = [c for c in grid.cells if c.columns["allocator"] == "paged"]
+    assert all(c.columns["compression_ratio"] is None for c in paged)
+
+
+def test_every_cell_equals_the_single_run_of_its_configuration(small_sweep):
+    _, outcome = small_sweep
+    results = outcome.results
+    assert (results["status"] == "ok").all() and len(results) == 20
+    for row in results.sample(6, random_state=0).itertuples():
+        overrides = [f"allocator={row.allocator}", f"workload={row.size_class}",
+                     f"seed={row.seed}", "workload.steps=600", "record_every=5"]
+        if row.allocator == "paged_compressed":
+            overrides += [f"compression_ratio={row.compression_ratio}",
+                          f"pressure_threshold={row.pressure_threshold}"]
+        single = kvsim.simulate(*overrides).summary.iloc[0]
+        for metric in ("allocation_success_rate", "mean_held", "utilization",
+                       "waste_internal_fragmentation", "compressions"):
+            assert getattr(row, metric) == single[metric], metric
+
+
+def test_results_are_the_same_whatever_n_jobs(small_sweep, tmp_path):
+    grid, outcome = small_sweep
+    parallel = run_sweep(grid, tmp_path, n_jobs=2, progress=False)
+    pd.testing.assert_frame_equal(numbers(parallel.results), numbers(outcome.results))
+    one = pd.read_parquet(outcome.directory / "series.parquet")
+    two = pd.read_parquet(tmp_path / "series.parquet")
+    pd.testing.assert_frame_equal(one, two)
+
+
+def test_the_dask_backend_gives_the_same_results(small_sweep, tmp_path):
+    pytest.importorskip("distributed")
+    grid, outcome = small_sweep
+    dask = run_sweep(grid, tmp_path, n_jobs=2, backend="dask", progress=False)
+    pd.testing.assert_frame_equal(numbers(dask.results), numbers(outcome.results))
+
+
+def test_resume_runs_only_the_cells_without_a_result(small_sweep, tmp_path):
+    grid, outcome = small_sweep
+    first = run_sweep(grid, tmp_path, n_jobs=1, progress=False)
+    removed = [c.id for c in grid.cells[3:8]]
+    for cell_id in removed:
+        (tmp_path / "cells" / f"{cell_id}.json").unlink()
+    ran = []
+
+    def counting(cell, directory):
+        ran.append(cell.id)
+        return sweep_module.run_cell(cell, directory)
+
+    again = run_sweep(grid, tmp_path, n_jobs=1, progress=False, cell_runner=counting)
+    assert sorted(ran) == sorted(removed)
+    assert (again.ran, again.reused) == (5, 15)
+    pd.testing.assert_frame_equal(numbers(again.results), numbers(first.results))
+    forced = run_sweep(grid, tmp_path, n_jobs=1, progress=False, force=True)
+    assert forced.ran == len(grid.cells)
+
+
+def test_a_failing_cell_is_recorded_and_the_others_are_kept(small_sweep, tmp_path, monkeypatch):
+    grid, outcome = small_sweep
+    victim = grid.cells[4]
+    real_run = sweep_module.run
+
+    def run_or_fail(spec):
+        if spec.pool.compression_ratio == victim.config["compression_ratio"] and \
+                spec.workload.seed == victim.config["seed"] and \
+                spec.allocators == tuple(victim.config["allocators"]) and \
+                spec.workload.size_class == victim.config["workload"]["size_class"] and \
+                spec.pool.pressure_threshold == victim.config["pressure_threshold"]:
+            raise RuntimeError("deliberate failure")
+        return real_run(spec)
+
+    monkeypatch.setattr(sweep_module, "run", run_or_fail)
+    failed = run_sweep(grid, tmp_path, n_jobs=1, progress=False)  # n_jobs=1: in this process
+    assert failed.failed == 1
+    row = failed.results.set_index("cell").loc[victim.id]
+    assert row["status"] == "failed" and row["error"] == "RuntimeError: deliberate failure"
+    ok = failed.results[failed.results["status"] == "ok"]
+    expected = outcome.results[outcome.results["cell"] != victim.id]
+    pd.testing.assert_frame_equal(numbers(ok), numbers(expected), check_dtype=False)
+    on_disk = pd.read_csv(tmp_path / "results.csv")
+    assert len(on_disk) == len(grid.cells)
+    monkeypatch.setattr(sweep_module, "run", real_run)
+    retried = run_sweep(grid, tmp_path, n_jobs=1, progress=False)
+    assert retried.ran == 1 and retried.failed == 0  # a failed cell has no result: it reruns
+
+
+def test_a_bad_value_in_a_sweep_stops_before_any_work(tmp_path):
+    with pytest.raises(kvsim.ConfigError) as info:
+        expand(["compression_ratio=0.5,1.5", f"hydra.sweep.dir={tmp_path / 'never'}"])
+    assert info.value.key == "compression_ratio"
+    assert not (tmp_path / "never").exists()
+
+
+def test_the_report_is_built_from_disk_alone(small_sweep, tmp_path):
+    _, outcome = small_sweep
+    for name in ("results.parquet", "series.parquet"):  # no cells/, nothing to rerun from
+        (tmp_path / name).write_bytes((outcome.directory / name).read_bytes())
+    index = build_report(tmp_path, metrics=["allocation_success_rate"], fmt="svg")
+    text = index.read_text()
+    for stem in ("heatmap_allocation_success_rate", "vs_compression_ratio_allocation_success_rate",
+                 "memory_over_time", "fragmentation_over_time", "waste_breakdown"):
+        assert (tmp_path / "report" / f"{stem}.svg").stat().st_size > 0
+        assert f"{stem}.svg" in text
+
+
+def test_the_report_of_a_single_run_says_what_it_cannot_draw(tmp_path):
+    kvsim.simulate("workload.steps=300").save(tmp_path)
+    text = build_report(tmp_path).read_text()
+    assert "not drawn" in text and "waste_breakdown.png" in text
+
+
+@pytest.mark.parametrize("experiment", group_options("experiment"))
+def test_every_experiment_composes_into_a_grid(experiment):
+    grid = expand([f"experiment={experiment}"])
+    assert len(grid.cells) > 1
+    assert len({c.id for c in grid.cells}) == len(grid.cells)
+
+
+def test_kvsim_multirun_in_a_subprocess(tmp_path):
+    script = Path(sys.executable).with_name("kvsim")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "kvsim.cli"]
+    out = tmp_path / "sweep"
+    done = subprocess.run(
+        [*command, "-m", "allocator=ideal,paged_compressed", "compression_ratio=0.25,0.5",
+         "seed=range(2)", "workload.steps=400", "sweep.n_jobs=2", f"hydra.sweep.dir={out}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "MPLBACKEND": "Agg"})
+    assert done.returncode == 0, done.stderr
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 2 + 4  # ideal ignores the ratio: 2 seeds; compressed: 2 x 2
+    assert (results["status"] == "ok").all()
+    assert (out / "report" / "index.md").exists()
+    assert len(pd.read_parquet(out / "series.parquet")) == 6 * 400
