@@ -11,6 +11,7 @@ OmegaConf) and :func:`spec_from_config` (ranges and choices, each failure a one-
 from __future__ import annotations
 
 import difflib
+import functools
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, List, Optional
@@ -135,9 +136,7 @@ def spec_from_config(cfg: DictConfig | dict) -> RunSpec:
         placement=c.get("placement", "first_fit"),
         watermark=c.get("watermark", 0.0),
     )
-    # Every model checks its own parameters when built; building each once checks them all.
-    for name in REGISTRY:
-        make_allocator(name, pool)
+    check_pool(pool)
     workload = _workload(dict(c.get("workload") or {}), seed=c.get("seed", 0),
                          capacity=pool.capacity)
     record_every = check_int("record_every", c.get("record_every", 1), minimum=1)
@@ -146,6 +145,14 @@ def spec_from_config(cfg: DictConfig | dict) -> RunSpec:
         raise ConfigError("figure_format", figure_format, "one of " + ", ".join(FIGURE_FORMATS))
     return RunSpec(allocators, pool, workload, record_every, bool(c.get("figures", True)),
                    figure_format)
+
+
+@functools.lru_cache(maxsize=4096)
+def check_pool(pool: PoolParams) -> None:
+    """Every model checks its own parameters when built; building each once checks them all
+    (once per distinct pool: a sweep repeats the same few)."""
+    for name in REGISTRY:
+        make_allocator(name, pool)
 
 
 def _allocator_names(names: object) -> tuple[str, ...]:

@@ -79,6 +79,7 @@ def expand(overrides: list[str]) -> Grid:
     value_keys = [k for k in axes if k not in group_keys]
 
     bases: dict[tuple, DictConfig] = {}
+    plain: dict[tuple, dict] = {}  # the same, as plain dicts: copying those is cheap
     typed: dict[tuple, object] = {}
     cells: dict[str, Cell] = {}
     for combo in itertools.product(*(axes[k] for k in group_keys + value_keys)):
@@ -87,13 +88,14 @@ def expand(overrides: list[str]) -> Grid:
         base = bases.get(group_choice)
         if base is None:
             base = bases[group_choice] = compose(fixed + list(group_choice))
-        config = OmegaConf.to_container(base, resolve=True)
+            plain[group_choice] = OmegaConf.to_container(base, resolve=True)
+        config = _copy(plain[group_choice])
         for key in value_keys:
             text, value = chosen[key]
             cache_key = (group_choice, key, text)
             if cache_key not in typed:
                 typed[cache_key] = _typed(base, key, text, value)
-            _set(config, key, copy.deepcopy(typed[cache_key]))
+            _set(config, key, _copy(typed[cache_key]))
         for cell in _cells_of(config):
             cells.setdefault(cell.id, cell)
     return Grid(tuple(cells.values()), {k: [t for t, _ in v] for k, v in axes.items()},
@@ -135,6 +137,15 @@ def _typed(base: DictConfig, key: str, text: str, value: object) -> object:
 _ABSENT = object()
 
 
+def _copy(value: object) -> object:
+    """A copy of a plain config (dicts, lists, scalars) — much cheaper than deepcopy."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
 def _set(config: dict, key: str, value: object) -> None:
     *parents, leaf = key.split(".")
     node = config
@@ -150,7 +161,7 @@ def _cells_of(config: dict) -> list[Cell]:
     spec = spec_from_config(config)  # validates everything before any work
     cells = []
     for name in spec.allocators:
-        one = copy.deepcopy(config)
+        one = _copy(config)
         one["allocators"] = [name]
         one["figures"] = False
         columns = {"allocator": name, **spec.parameters()}

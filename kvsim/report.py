@@ -55,8 +55,18 @@ def load_results(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         series = pd.read_parquet(directory / "series.parquet")
         series = series.assign(size_class=results["size_class"].iloc[0],
                                seed=results["seed"].iloc[0], cell=series["allocator"])
+    elif jobs := sorted(directory.glob("*/summary.parquet")):
+        # One directory per job, as Hydra's own launchers (submitit for SLURM) leave them.
+        results = pd.concat([pd.read_parquet(p).assign(cell=p.parent.name) for p in jobs],
+                            ignore_index=True).assign(status="ok")
+        series = pd.concat([pd.read_parquet(p.parent / "series.parquet").assign(cell=p.parent.name)
+                            for p in jobs], ignore_index=True).astype({"allocator": str})
+        series = series.merge(results[["cell", "allocator", "size_class", "seed"]].astype(
+            {"allocator": str}), on=["cell", "allocator"], how="left")
+        results["cell"] = results["cell"] + "/" + results["allocator"].astype(str)
     else:
-        raise FileNotFoundError(f"{directory}: no results.parquet or summary.parquet to report on")
+        raise FileNotFoundError(f"{directory}: no results.parquet, summary.parquet or "
+                                "*/summary.parquet to report on")
     results = results[results["status"] == "ok"].copy()
     for frame in (results, series):
         if "allocator" in frame:

@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from kvsim.allocators import make_allocator
 from kvsim.config import RunSpec, compose, spec_from_config
 from kvsim.metrics import series_frame_columns, summarize
 from kvsim.results import save_tables
+from kvsim.workloads.synthetic import EventTrace
 
 
 @dataclass
@@ -36,21 +38,36 @@ class Simulation:
         return save_tables(Path(directory), self.summary, self.series)
 
 
+@dataclass
+class ModelRun:
+    """One model's run as plain data: its summary metrics and its per-step columns."""
+
+    summary: dict[str, object]
+    series: dict[str, np.ndarray]
+    seconds: float
+
+
+def run_model(spec: RunSpec, name: str, trace: EventTrace) -> ModelRun:
+    """Run the model ``name`` on ``trace``; no pandas, so a sweep cell stays cheap."""
+    allocator = make_allocator(name, spec.pool)
+    result = spec.engine().run(trace, allocator)
+    series = series_frame_columns(result.series, result.capacity)
+    series["capacity"] = np.full(len(series["step"]), result.capacity, dtype=np.int64)
+    summary = summarize(result.series, result.capacity, result.counts)
+    return ModelRun(summary, series, result.seconds)
+
+
 def run(spec: RunSpec) -> Simulation:
     """Generate the spec's workload once and run every chosen model on it."""
     trace = spec.workload.generate()
     parameters = spec.parameters()
     rows, frames = [], []
     for name in spec.allocators:
-        allocator = make_allocator(name, spec.pool)
-        result = spec.engine().run(trace, allocator)
-        rows.append({"allocator": name, **parameters,
-                     **summarize(result.series, result.capacity, result.counts),
+        result = run_model(spec, name, trace)
+        rows.append({"allocator": name, **parameters, **result.summary,
                      "wall_seconds": result.seconds})
-        columns = series_frame_columns(result.series, result.capacity)
-        frame = pd.DataFrame(columns)
+        frame = pd.DataFrame(result.series)
         frame.insert(0, "allocator", name)
-        frame["capacity"] = result.capacity
         frames.append(frame)
     summary = pd.DataFrame(rows)
     summary["capacity"] = summary["capacity"].astype("int64")

@@ -1,27 +1,31 @@
-"""Running a sweep: cells in parallel, each result on disk as soon as it exists.
+"""Running a sweep: cells in parallel, results on disk as soon as they exist.
 
-Layout of a sweep directory::
+Cells are dealt to the workers in chunks (a few per worker, at most 64 cells), so that a
+cell costs a few milliseconds beyond its own simulation. Layout of a sweep directory::
 
-    cells/<id>.parquet   the cell's per-step series (written first)
-    cells/<id>.json      the cell's result row (written last: its presence means "done")
-    results.parquet      one row per cell: config columns, metrics, status, error, wall time
-    results.csv          the same table
-    series.parquet       every successful cell's series, long form, with a `cell` column
-    sweep.yaml           the grid: swept keys and values, fixed overrides
-    report/              the figures (kvsim-report)
+    cells/<chunk>.parquet   the per-step series of the chunk's cells (written first)
+    cells/<chunk>.json      the chunk's result rows (written last: its presence means done)
+    results.parquet         one row per cell: config columns, metrics, status, error, wall time
+    results.csv             the same table
+    series.parquet          every successful cell's series, long form, with a `cell` column
+    sweep.yaml              the grid: swept keys and values, fixed overrides
+    report/                 the figures (kvsim-report)
 
 Every file is written atomically. Running the same sweep into the same directory again runs
-only the cells without a successful result (``sweep.force=true`` reruns everything); a killed
-sweep loses at most the cells in flight. A cell that raises is recorded as failed, with its
-error, and the others go on. The numbers of a cell depend only on its configuration, never on
-``n_jobs``, the backend or the order cells finish in.
+only the cells without a successful result (``sweep.force=true`` or ``--force`` reruns
+everything); a killed sweep loses at most the chunks in flight. A cell that raises is
+recorded as failed, with its error, and the others go on. The numbers of a cell depend only
+on its configuration, never on ``n_jobs``, the backend or the order cells finish in.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import math
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -37,7 +42,7 @@ import yaml
 from kvsim.config import spec_from_config
 from kvsim.grid import Cell, Grid
 from kvsim.results import write_atomic
-from kvsim.simulate import run
+from kvsim.simulate import run_model
 
 log = logging.getLogger("kvsim.sweep")
 
@@ -45,46 +50,63 @@ RESULTS_PARQUET = "results.parquet"
 RESULTS_CSV = "results.csv"
 SERIES_PARQUET = "series.parquet"
 BACKENDS = ("loky", "dask")
+MAX_CHUNK = 64
+_PRIVATE = ("_chunk", "_offset", "_rows")  # where a cell's series is; not result columns
 
 
-def run_cell(cell: Cell, directory: str) -> dict:
-    """Run one cell, write its series and result row, and return the row. Never raises."""
+def run_cell(cell: Cell) -> tuple[dict, dict[str, np.ndarray] | None]:
+    """Run one cell: its result row and its series columns (None if it failed). Never raises."""
     started = time.perf_counter()
-    cells = Path(directory) / "cells"
     row = {"cell": cell.id, **cell.columns}
+    series = None
     try:
-        result = run(spec_from_config(cell.config))
-        metrics = result.summary.iloc[0].to_dict()
-        for key in cell.columns:  # the cell's own view of its parameters wins
-            metrics.pop(key, None)
-        metrics.pop("wall_seconds", None)
-        series = result.series.drop(columns=["allocator"])
-        series.insert(0, "cell", cell.id)
-        write_atomic(cells / f"{cell.id}.parquet", lambda p: series.to_parquet(p, index=False))
-        row.update(metrics, status="ok", error="")
+        spec = spec_from_config(cell.config)
+        result = run_model(spec, spec.allocators[0], spec.workload.generate())
+        row.update({k: v for k, v in result.summary.items() if k not in cell.columns})
+        row.update(status="ok", error="")
+        series = result.series
     except Exception as exc:  # recorded, and the sweep goes on
-        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        row.update(status="failed", error=last)
+        row.update(status="failed",
+                   error=traceback.format_exception_only(type(exc), exc)[-1].strip())
     row["wall_seconds"] = time.perf_counter() - started
-    text = json.dumps(row, default=_json_default)
-    write_atomic(cells / f"{cell.id}.json", lambda p: p.write_text(text))
-    return row
+    return row, series
 
 
-def _json_default(value: object) -> object:
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"not serialisable: {value!r}")
+def run_chunk(cells: list[Cell], directory: str,
+              cell_runner: Callable[[Cell], tuple] = run_cell) -> list[dict]:
+    """Run cells, write the chunk's series and rows, and return the rows."""
+    chunk = hashlib.sha1("".join(c.id for c in cells).encode()).hexdigest()[:16]
+    folder = Path(directory) / "cells"
+    rows, tables, offset = [], [], 0
+    for cell in cells:
+        row, series = cell_runner(cell)
+        if series is not None:
+            n = len(series["step"])
+            ids = pa.DictionaryArray.from_arrays(np.zeros(n, np.int32), pa.array([cell.id]))
+            tables.append(pa.table({"cell": ids, **series}))
+            row.update(_chunk=chunk, _offset=offset, _rows=n)
+            offset += n
+        rows.append({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+    if tables:
+        table = pa.concat_tables(tables)
+        write_atomic(folder / f"{chunk}.parquet", lambda p: pq.write_table(table, p))
+    text = json.dumps(rows)
+    write_atomic(folder / f"{chunk}.json", lambda p: p.write_text(text))
+    return rows
 
 
-def finished_row(directory: Path, cell: Cell) -> dict | None:
-    """The saved row of a cell that finished successfully, or None."""
-    path = directory / "cells" / f"{cell.id}.json"
-    try:
-        row = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return row if row.get("status") == "ok" else None
+def finished_rows(directory: Path) -> dict[str, dict]:
+    """The saved rows of every cell that finished successfully, by cell id."""
+    done: dict[str, dict] = {}
+    for path in sorted((directory / "cells").glob("*.json")):
+        try:
+            rows = json.loads(path.read_text())
+        except json.JSONDecodeError:  # pragma: no cover - files are written atomically
+            continue
+        for row in rows:
+            if row.get("status") == "ok":
+                done[row["cell"]] = row
+    return done
 
 
 @dataclass
@@ -102,7 +124,7 @@ class SweepOutcome:
 def run_sweep(grid: Grid, directory: str | Path | None = None, *, n_jobs: int | None = None,
               backend: str | None = None, scheduler: str | None = None,
               force: bool | None = None, progress: bool | None = None,
-              cell_runner: Callable[[Cell, str], dict] = run_cell) -> SweepOutcome:
+              cell_runner: Callable[[Cell], tuple] = run_cell) -> SweepOutcome:
     """Run every cell of ``grid`` that has no result yet and write the sweep's tables."""
     options = grid.options
     directory = Path(directory or grid.sweep_dir)
@@ -115,41 +137,45 @@ def run_sweep(grid: Grid, directory: str | Path | None = None, *, n_jobs: int | 
 
         raise ConfigError("sweep.backend", backend, "one of " + ", ".join(BACKENDS))
 
+    if force and (directory / "cells").exists():
+        shutil.rmtree(directory / "cells")
     (directory / "cells").mkdir(parents=True, exist_ok=True)
     description = {"axes": grid.axes, "fixed": list(grid.fixed), "cells": len(grid.cells)}
     write_atomic(directory / "sweep.yaml",
                  lambda p: p.write_text(yaml.safe_dump(description, sort_keys=False)))
 
-    rows: dict[str, dict] = {}
-    todo: list[Cell] = []
-    for cell in grid.cells:
-        row = None if force else finished_row(directory, cell)
-        if row is None:
-            todo.append(cell)
-        else:
-            rows[cell.id] = row
+    done = finished_rows(directory)
+    rows = {c.id: done[c.id] for c in grid.cells if c.id in done}
+    todo = [c for c in grid.cells if c.id not in rows]
     reused = len(rows)
     log.info("sweep of %d cells in %s: %d to run, %d already done", len(grid.cells),
              directory, len(todo), reused)
 
     with _progress(len(todo), progress) as tick:
-        for row in _execute(todo, str(directory), n_jobs, backend, scheduler, cell_runner):
-            rows[row["cell"]] = row
-            tick(row)
+        for chunk_rows in _execute(todo, str(directory), n_jobs, backend, scheduler,
+                                   cell_runner):
+            for row in chunk_rows:
+                rows[row["cell"]] = row
+                tick(row)
 
-    results = pd.DataFrame([rows[c.id] for c in grid.cells])
-    write_results(directory, results, grid)
+    ordered = [rows[c.id] for c in grid.cells]
+    write_series(directory, ordered)
+    results = pd.DataFrame([{k: v for k, v in r.items() if k not in _PRIVATE} for r in ordered])
+    write_results(directory, results)
     return SweepOutcome(directory, results, len(todo), reused)
 
 
 def _execute(cells: list[Cell], directory: str, n_jobs: int, backend: str,
-             scheduler: str | None, cell_runner) -> Iterable[dict]:
-    """Rows of the cells as they finish, in any order."""
+             scheduler: str | None, cell_runner) -> Iterable[list[dict]]:
+    """The rows of each chunk of cells as it finishes, in any order."""
     if not cells:
         return
     from joblib import Parallel, delayed, parallel_config
 
-    jobs = (delayed(cell_runner)(cell, directory) for cell in cells)
+    workers = (os.cpu_count() or 1) if n_jobs in (-1, None) else max(1, n_jobs)
+    size = max(1, min(MAX_CHUNK, math.ceil(len(cells) / (4 * workers))))
+    chunks = [cells[i:i + size] for i in range(0, len(cells), size)]
+    jobs = (delayed(run_chunk)(chunk, directory, cell_runner) for chunk in chunks)
     if backend == "dask":
         from dask.distributed import Client, LocalCluster
 
@@ -157,7 +183,6 @@ def _execute(cells: list[Cell], directory: str, n_jobs: int, backend: str,
             client = Client(scheduler)
             cluster = None
         else:
-            workers = os.cpu_count() if n_jobs in (-1, None) else max(1, n_jobs)
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
             client = Client(cluster)
@@ -170,7 +195,7 @@ def _execute(cells: list[Cell], directory: str, n_jobs: int, backend: str,
                 cluster.close()
     else:
         yield from Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered",
-                            batch_size="auto")(jobs)
+                            batch_size=1)(jobs)
 
 
 class _progress:
@@ -212,10 +237,10 @@ class _progress:
             self.bar.close()
 
 
-def write_results(directory: Path, results: pd.DataFrame, grid: Grid) -> None:
-    """Write results.parquet / results.csv and gather the cells' series into one file."""
+def write_results(directory: Path, results: pd.DataFrame) -> None:
+    """Write results.parquet and results.csv."""
     results = results.copy()
-    for column in results.columns:  # keep parquet happy with mixed None / number columns
+    for column in results.columns:  # parameters a model ignores are None: make them NaN
         if results[column].dtype == object and column not in ("status", "error", "cell"):
             converted = pd.to_numeric(results[column], errors="coerce")
             if converted.notna().sum() == results[column].notna().sum():
@@ -223,16 +248,31 @@ def write_results(directory: Path, results: pd.DataFrame, grid: Grid) -> None:
     write_atomic(directory / RESULTS_PARQUET, lambda p: results.to_parquet(p, index=False))
     write_atomic(directory / RESULTS_CSV, lambda p: results.to_csv(p, index=False))
 
-    ok = [c.id for c, status in zip(grid.cells, results["status"]) if status == "ok"]
+
+def write_series(directory: Path, rows: list[dict]) -> None:
+    """Gather the successful cells' series into series.parquet, in grid order, one chunk
+    file in memory at a time."""
+    ok = [r for r in rows if r.get("status") == "ok"]
+    # Runs of consecutive cells that live in the same chunk file: one read, one write each.
+    runs: list[tuple[str, list[dict]]] = []
+    for row in ok:
+        if runs and runs[-1][0] == row["_chunk"]:
+            runs[-1][1].append(row)
+        else:
+            runs.append((row["_chunk"], [row]))
 
     def gather(path: Path) -> None:
         writer = None
         try:
-            for cell_id in ok:  # one cell at a time: memory stays bounded
-                table = pq.read_table(directory / "cells" / f"{cell_id}.parquet")
+            for chunk, members in runs:
+                table = pq.read_table(directory / "cells" / f"{chunk}.parquet")
+                take = np.concatenate([np.arange(r["_offset"], r["_offset"] + r["_rows"])
+                                       for r in members])
+                part = table.take(pa.array(take))
+                part = part.set_column(0, "cell", part.column("cell").cast(pa.string()))
                 if writer is None:
-                    writer = pq.ParquetWriter(path, table.schema)
-                writer.write_table(table.cast(writer.schema))
+                    writer = pq.ParquetWriter(path, part.schema)
+                writer.write_table(part.cast(writer.schema))
         finally:
             if writer is not None:
                 writer.close()

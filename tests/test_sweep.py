@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -77,19 +78,22 @@ def test_the_dask_backend_gives_the_same_results(small_sweep, tmp_path):
 def test_resume_runs_only_the_cells_without_a_result(small_sweep, tmp_path):
     grid, outcome = small_sweep
     first = run_sweep(grid, tmp_path, n_jobs=1, progress=False)
-    removed = [c.id for c in grid.cells[3:8]]
-    for cell_id in removed:
-        (tmp_path / "cells" / f"{cell_id}.json").unlink()
+    chunk = sorted((tmp_path / "cells").glob("*.json"))[1]
+    removed = [row["cell"] for row in json.loads(chunk.read_text())]
+    chunk.unlink()  # as if the sweep had been killed while these cells were in flight
     ran = []
 
-    def counting(cell, directory):
+    def counting(cell):
         ran.append(cell.id)
-        return sweep_module.run_cell(cell, directory)
+        return sweep_module.run_cell(cell)
 
     again = run_sweep(grid, tmp_path, n_jobs=1, progress=False, cell_runner=counting)
+    assert 0 < len(removed) < len(grid.cells)
     assert sorted(ran) == sorted(removed)
-    assert (again.ran, again.reused) == (5, 15)
+    assert (again.ran, again.reused) == (len(removed), len(grid.cells) - len(removed))
     pd.testing.assert_frame_equal(numbers(again.results), numbers(first.results))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "series.parquet"),
+                                  pd.read_parquet(outcome.directory / "series.parquet"))
     forced = run_sweep(grid, tmp_path, n_jobs=1, progress=False, force=True)
     assert forced.ran == len(grid.cells)
 
@@ -97,18 +101,17 @@ def test_resume_runs_only_the_cells_without_a_result(small_sweep, tmp_path):
 def test_a_failing_cell_is_recorded_and_the_others_are_kept(small_sweep, tmp_path, monkeypatch):
     grid, outcome = small_sweep
     victim = grid.cells[4]
-    real_run = sweep_module.run
+    real_run_model = sweep_module.run_model
 
-    def run_or_fail(spec):
-        if spec.pool.compression_ratio == victim.config["compression_ratio"] and \
-                spec.workload.seed == victim.config["seed"] and \
-                spec.allocators == tuple(victim.config["allocators"]) and \
-                spec.workload.size_class == victim.config["workload"]["size_class"] and \
-                spec.pool.pressure_threshold == victim.config["pressure_threshold"]:
+    def run_or_fail(spec, name, trace):
+        if spec.workload.seed == victim.config["seed"] and name == victim.config["allocators"][0] \
+                and spec.workload.size_class == victim.config["workload"]["size_class"] \
+                and spec.pool.compression_ratio == victim.config["compression_ratio"] \
+                and spec.pool.pressure_threshold == victim.config["pressure_threshold"]:
             raise RuntimeError("deliberate failure")
-        return real_run(spec)
+        return real_run_model(spec, name, trace)
 
-    monkeypatch.setattr(sweep_module, "run", run_or_fail)
+    monkeypatch.setattr(sweep_module, "run_model", run_or_fail)
     failed = run_sweep(grid, tmp_path, n_jobs=1, progress=False)  # n_jobs=1: in this process
     assert failed.failed == 1
     row = failed.results.set_index("cell").loc[victim.id]
@@ -118,7 +121,8 @@ def test_a_failing_cell_is_recorded_and_the_others_are_kept(small_sweep, tmp_pat
     pd.testing.assert_frame_equal(numbers(ok), numbers(expected), check_dtype=False)
     on_disk = pd.read_csv(tmp_path / "results.csv")
     assert len(on_disk) == len(grid.cells)
-    monkeypatch.setattr(sweep_module, "run", real_run)
+    assert victim.id not in set(pd.read_parquet(tmp_path / "series.parquet")["cell"])
+    monkeypatch.setattr(sweep_module, "run_model", real_run_model)
     retried = run_sweep(grid, tmp_path, n_jobs=1, progress=False)
     assert retried.ran == 1 and retried.failed == 0  # a failed cell has no result: it reruns
 
