@@ -2,7 +2,8 @@
 
     python benchmarks/bench_sweep.py [--cells-overhead 1000] [--n-jobs 2]
 
-1. Per-cell overhead: sweeps of 1,020 and 2,040 cells that simulate almost nothing
+1. Per-cell overhead: after a first sweep that starts the workers (reported too), sweeps of
+   1,020 and 2,040 cells that simulate almost nothing
    (``workload.steps=1``), end to end as ``kvsim -m`` runs them (grid expansion, worker
    start, dispatch, chunk files, the final tables; no report). Reported: wall time per cell,
    core time per cell (wall x workers / cells), and the marginal wall time per cell (the
@@ -44,6 +45,9 @@ def main() -> None:
     tiny = ["allocator=paged_compressed", "workload=short,long,mixed",
             "compression_ratio=0.2,0.25,0.33,0.5", "pressure_threshold=0.5,0.6,0.7,0.8,0.9",
             "workload.steps=1"]
+    _, cold, _, cold_cells = timed_sweep(tiny + ["seed=range(17)"], args.n_jobs)
+    print(f"first sweep in this process (starts the workers): {cold_cells} near-empty cells "
+          f"in {cold:.2f} s = {cold / cold_cells * 1e3:.2f} ms wall per cell")
     expand_s, wall, cell_sum, cells = timed_sweep(tiny + ["seed=range(17)"], args.n_jobs)
     _, wall2, _, cells2 = timed_sweep(tiny + ["seed=range(34)"], args.n_jobs)
     print(f"per-cell overhead, n_jobs={args.n_jobs}: {cells} near-empty cells in {wall:.2f} s = "

@@ -174,3 +174,38 @@ def test_kvsim_multirun_in_a_subprocess(tmp_path):
     assert (results["status"] == "ok").all()
     assert (out / "report" / "index.md").exists()
     assert len(pd.read_parquet(out / "series.parquet")) == 6 * 400
+
+
+def test_the_slurm_launcher_config_composes():
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    from kvsim.config import compose
+
+    cfg = compose(["hydra/launcher=slurm"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert cfg.hydra.launcher.timeout_min == 60
+
+
+def test_hydras_submitit_launcher_runs_jobs_that_the_report_gathers(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    script = Path(sys.executable).with_name("kvsim")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "kvsim.cli"]
+    out = tmp_path / "jobs"
+    done = subprocess.run(
+        [*command, "-m", "hydra/launcher=submitit_local", "allocator=ideal,paged",
+         "workload.steps=200", "figures=false", f"hydra.sweep.dir={out}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "MPLBACKEND": "Agg"})
+    assert done.returncode == 0, done.stderr
+    assert (out / "0" / "summary.parquet").exists() and (out / "1" / "summary.parquet").exists()
+    text = build_report(out).read_text()
+    assert "2 successful cells; models: ideal, paged." in text
+
+
+def test_kvsim_report_command(small_sweep, capsys, tmp_path):
+    from kvsim.report import main
+
+    main([str(small_sweep[1].directory), "--metric", "utilization"])
+    assert capsys.readouterr().out.strip().endswith("index.md")
+    with pytest.raises(SystemExit) as info:
+        main([str(tmp_path)])
+    assert info.value.code == 2
