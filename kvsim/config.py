@@ -105,6 +105,7 @@ class RunSpec:
             "size_max": hi,
             "steps": w.steps,
             "free_probability": w.free_probability,
+            "target_load": w.target_load if w.lifetime_range is None else None,
             "lifetime_min": life_lo,
             "lifetime_max": life_hi,
             "allocs_per_step": w.allocs_per_step,

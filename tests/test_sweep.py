@@ -209,3 +209,23 @@ def test_kvsim_report_command(small_sweep, capsys, tmp_path):
     with pytest.raises(SystemExit) as info:
         main([str(tmp_path)])
     assert info.value.code == 2
+
+
+def test_kvsim_exits_non_zero_and_says_how_many_cells_failed(tmp_path, monkeypatch, capsys):
+    from kvsim import cli
+
+    def always_fail(spec, name, trace):
+        if name == "paged":
+            raise MemoryError("no memory for this cell")
+        return real(spec, name, trace)
+
+    real = sweep_module.run_model
+    monkeypatch.setattr(sweep_module, "run_model", always_fail)
+    code = cli._sweep(["-m", "allocator=ideal,paged", "seed=range(2)", "workload.steps=100",
+                       "sweep.n_jobs=1", "sweep.report=false", f"hydra.sweep.dir={tmp_path}"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "2 of 4 cells failed" in err and "results.csv" in err
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert results.groupby("allocator")["status"].agg(set).to_dict() == {
+        "ideal": {"ok"}, "paged": {"failed"}}
