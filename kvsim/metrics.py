@@ -156,3 +156,93 @@ def series_frame_columns(series: dict[str, np.ndarray], capacity: int) -> dict[s
         series["held"], series["footprint"], series["reserved"])
     out["external_fragmentation"] = external_fragmentation(series["largest_free"], free)
     return out
+
+
+# -- serving -------------------------------------------------------------------------------
+
+
+def time_weighted_mean(x: np.ndarray, dt: np.ndarray) -> float:
+    """Mean of a per-iteration quantity weighted by each iteration's duration ``dt``."""
+    total = float(np.sum(dt))
+    return float(np.sum(np.asarray(x, dtype=float) * dt)) / total if total > 0 else mean(x)
+
+
+def percentiles(x: np.ndarray, qs=(50, 90, 99)) -> dict[int, float]:
+    """The q-th percentiles of x (NaN for an empty x)."""
+    x = np.asarray(x, dtype=float)
+    x = x[~np.isnan(x)]
+    return {q: float(np.percentile(x, q)) if len(x) else float("nan") for q in qs}
+
+
+def request_latencies(requests: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per completed request, in seconds: ``ttft`` = first token - arrival; ``e2e`` =
+    finish - arrival; ``tpot`` (time per output token after the first) =
+    (finish - first token) / (output - 1), for outputs longer than one token;
+    ``normalized`` = e2e / output (the vLLM paper's normalized latency, s/token)."""
+    done = ~np.isnan(requests["finish"])
+    arrival = requests["arrival"][done]
+    first = requests["first_token"][done]
+    finish = requests["finish"][done]
+    output = requests["output"][done]
+    multi = output > 1
+    return {
+        "ttft": first - arrival,
+        "e2e": finish - arrival,
+        "tpot": (finish[multi] - first[multi]) / (output[multi] - 1),
+        "normalized": (finish - arrival) / output,
+    }
+
+
+def summarize_serving(series: dict[str, np.ndarray], capacity: int, counts: dict[str, int],
+                      requests: dict[str, np.ndarray]) -> dict[str, float]:
+    """The per-run summary of a serving run. Time averages weigh each iteration by its
+    duration; the waste breakdown is over iterations with work. Columns: counts (requests,
+    completed, rejected, preemptions, iterations, output_tokens); ``duration`` (s, first
+    arrival to last completion); ``throughput_tokens_per_s`` and
+    ``throughput_requests_per_s`` over that span; ``ttft_``, ``tpot_``, ``latency_``
+    p50/p90/p99 (s); ``mean_normalized_latency`` (s/token); ``mean_batch_size`` (requests per
+    iteration); peak/mean stored and held (slots); ``utilization``; ``mean_external_fragmentation``;
+    the ``waste_*`` shares; compression figures."""
+    dt = series["dt"]
+    stored, held = series["stored"], series["held"]
+    free = free_slots(capacity, held)
+    internal = internal_fragmentation(held, series["footprint"], series["reserved"])
+    waste = waste_breakdown(series["footprint"] * dt, series["reserved"] * dt, internal * dt,
+                            stranded_slots(series["largest_free"], free) * dt, stored)
+    lat = request_latencies(requests)
+    finished = requests["finish"][~np.isnan(requests["finish"])]
+    span = float(finished.max() - requests["arrival"].min()) if len(finished) else 0.0
+    completed = int(counts.get("completed", 0))
+    done = ~np.isnan(requests["finish"])
+    out_tokens = int(requests["output"][done].sum())
+    row: dict[str, float] = {
+        "capacity": capacity,
+        **{k: int(counts.get(k, 0)) for k in
+           ("requests", "completed", "rejected", "preemptions", "iterations", "output_tokens")},
+        "duration": span,
+        "throughput_tokens_per_s": out_tokens / span if span else 0.0,
+        "throughput_requests_per_s": completed / span if span else 0.0,
+    }
+    for name, key in (("ttft", "ttft"), ("tpot", "tpot"), ("latency", "e2e")):
+        for q, v in percentiles(lat[key]).items():
+            row[f"{name}_p{q}"] = v
+    row["mean_normalized_latency"] = float(np.mean(lat["normalized"])) if completed else float("nan")
+    row.update({
+        "mean_batch_size": mean(series["running"]),
+        "peak_stored": peak(stored),
+        "mean_stored": time_weighted_mean(stored, dt),
+        "peak_held": peak(held),
+        "mean_held": time_weighted_mean(held, dt),
+        "utilization": time_weighted_mean(stored, dt) / capacity,
+        "mean_external_fragmentation": time_weighted_mean(
+            external_fragmentation(series["largest_free"], free), dt),
+        "mean_internal_fragmentation": time_weighted_mean(internal, dt),
+    })
+    row.update({f"waste_{k}": v for k, v in asdict(waste).items()})
+    row.update({
+        "peak_compressed_blocks": peak(series["compressed_blocks"]),
+        "compressions": int(counts.get("compressions", 0)),
+        "compressed_token_fraction": compressed_token_fraction(
+            series["compressed_tokens"] * dt, stored * dt),
+    })
+    return row

@@ -15,8 +15,9 @@ import pandas as pd
 
 from kvsim.allocators import make_allocator
 from kvsim.config import RunSpec, compose, spec_from_config
-from kvsim.metrics import series_frame_columns, summarize
+from kvsim.metrics import series_frame_columns, summarize, summarize_serving
 from kvsim.results import save_tables
+from kvsim.workloads.requests import RequestTrace
 from kvsim.workloads.synthetic import EventTrace
 
 
@@ -47,13 +48,17 @@ class ModelRun:
     seconds: float
 
 
-def run_model(spec: RunSpec, name: str, trace: EventTrace) -> ModelRun:
+def run_model(spec: RunSpec, name: str, trace: EventTrace | RequestTrace) -> ModelRun:
     """Run the model ``name`` on ``trace``; no pandas, so a sweep cell stays cheap."""
     allocator = make_allocator(name, spec.pool)
     result = spec.engine().run(trace, allocator)
     series = series_frame_columns(result.series, result.capacity)
     series["capacity"] = np.full(len(series["step"]), result.capacity, dtype=np.int64)
-    summary = summarize(result.series, result.capacity, result.counts)
+    if spec.kind == "serving":
+        summary = summarize_serving(result.series, result.capacity, result.counts,
+                                    result.requests)
+    else:
+        summary = summarize(result.series, result.capacity, result.counts)
     return ModelRun(summary, series, result.seconds)
 
 

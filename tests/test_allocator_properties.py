@@ -105,9 +105,15 @@ def check_compressed(pool: PagedCompressedAllocator, tokens):
     for owner, t in tokens.items():
         blocks = len(pool.resident_blocks_of(owner)) + len(pool.pages_of(owner))
         assert blocks * pool.block_size >= t
+    # The blocks kept out of compression are exactly the partly filled tails of owners
+    # still writing (fewer tokens than their reserve).
+    writing = {pool._owners[o].tail for o in tokens
+               if pool._owners[o].room and pool._owners[o].tokens < pool._owners[o].reserve}
+    assert set(pool._hot) == writing
+    assert set(pool._lru) | set(pool._hot) == set(resident)
     if k > 1 and pool.blocks_in_use() > pool._gate_blocks:
         # Over the threshold only if there is nothing left to compress.
-        assert not resident
+        assert not pool._lru
 
 
 CHECKS = {

@@ -19,7 +19,19 @@ def test_the_default_config_composes_to_every_model_on_mixed_sizes():
 @pytest.mark.parametrize("option", group_options("workload"))
 def test_every_workload_option_composes(option):
     spec = spec_from_config(kvsim_compose([f"workload={option}"]))
-    assert spec.workload.steps > 0
+    assert spec.kind == ("synthetic" if option in ("short", "long", "mixed", "synthetic")
+                         else "serving")
+    assert len(spec.workload.generate()) > 0
+
+
+@pytest.mark.parametrize("group", ["model", "hardware"])
+def test_every_model_and_hardware_preset_composes(group):
+    for option in group_options(group):
+        overrides = ["workload=serving", f"{group}={option}"]
+        if option == "llama2_70b":
+            overrides.append("serving.num_gpus=4")
+        spec = spec_from_config(kvsim_compose(overrides))
+        assert spec.pool.capacity > 0
 
 
 @pytest.mark.parametrize("option", group_options("allocator"))

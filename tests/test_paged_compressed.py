@@ -106,3 +106,13 @@ def test_compressed_rejects_bad_parameters_by_name(kwargs, key):
     with pytest.raises(ConfigError) as info:
         PagedCompressedAllocator(64, 16, **kwargs)
     assert info.value.key == key
+
+
+def test_the_block_an_owner_is_still_writing_is_never_compressed():
+    pool = make(r=0.5, threshold=0.25)  # 4 blocks; gate above 1 in use
+    assert pool.grow(1, 8, reserve=40)  # still writing: its tail (block 0) stays hot
+    assert pool.grow(2, 16)  # 2 in use > 1: only owner 2's block may be compressed
+    assert pool.pages_of(1) == [] and pool.pages_of(2) == [1]
+    assert pool.headroom(1) == 8
+    assert pool.grow(1, 8)  # fills block 0: now an ordinary block, compressed by the gate
+    assert pool.pages_of(1) == [1] and pool.headroom(1) == 0

@@ -7,8 +7,9 @@ in serving. It knows nothing of workloads, engines, configs or files.
 Three operations, all with per-owner accounting:
 
 - ``grow(owner, n, reserve=0)`` stores ``n`` more tokens for ``owner``. All or nothing: a
-  grow that cannot be satisfied returns False and changes nothing. ``reserve`` is a hint of
-  the total slots the owner will need; only models that reserve ahead (monolithic) use it.
+  grow that cannot be satisfied returns False and changes nothing. ``reserve`` is the total
+  the owner will need (0: it is complete now): monolithic reserves that much ahead, and
+  paged_compressed does not compress the block an owner is still writing.
 - ``release(owner)`` gives back everything the owner holds and returns the number of slots
   that went back to the free pool.
 - ``touch(owner)`` marks the owner's memory as recently used (models with recency use it).
@@ -71,6 +72,12 @@ class Allocator(ABC):
 
     def touch(self, owner: int) -> None:
         """Mark ``owner``'s memory as just used. Models without recency ignore it."""
+
+    def headroom(self, owner: int) -> int:
+        """Tokens ``owner`` can still add without the pool changing: room left in its last
+        block or its reservation. An engine may defer those tokens' grow until the owner
+        needs more (the serving engine does); the default, 0, defers nothing."""
+        return 0
 
     @abstractmethod
     def tokens_of(self, owner: int) -> int:

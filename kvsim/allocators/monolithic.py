@@ -266,6 +266,10 @@ class MonolithicAllocator(Allocator):
         record = self._owners.get(owner)
         return record[2] if record else 0
 
+    def headroom(self, owner: int) -> int:
+        record = self._owners.get(owner)
+        return record[1] - record[2] if record else 0
+
     def extent_of(self, owner: int) -> tuple[int, int] | None:
         """The owner's extent as (start, size), or None."""
         record = self._owners.get(owner)

@@ -91,6 +91,10 @@ class PagedAllocator(Allocator):
         record = self._owners.get(owner)
         return record[0] if record else 0
 
+    def headroom(self, owner: int) -> int:
+        record = self._owners.get(owner)
+        return len(record[1]) * self.block_size - record[0] if record else 0
+
     def blocks_of(self, owner: int) -> list[int]:
         """The owner's block table, in the order its tokens were written."""
         record = self._owners.get(owner)

@@ -13,9 +13,10 @@ from kvsim.errors import check_fraction
 class _Owner:
     """What one owner holds: resident blocks, compressed blocks, and where it writes next."""
 
-    __slots__ = ("tokens", "resident", "pages", "tail", "room", "compressed_tokens")
+    __slots__ = ("tokens", "resident", "pages", "tail", "room", "compressed_tokens", "reserve")
 
-    def __init__(self) -> None:
+    def __init__(self, reserve: int) -> None:
+        self.reserve = reserve  # the total it will write; its tail is hot until then
         self.tokens = 0
         self.resident: dict[int, None] = {}  # physical ids, in write order (an ordered set)
         self.pages: list[int] = []  # one entry per compressed block: the page it lives in
@@ -41,9 +42,12 @@ class PagedCompressedAllocator(Allocator):
     its last tenant's owner is released.
 
     A grow that would fail first compresses cold blocks of other owners, but only if that
-    is sure to make room; otherwise it fails and nothing changes. A compressed block is
-    sealed: if it was its owner's partly filled tail, the owner's next tokens start a new
-    block, and the sealed block's unused slots stay internal fragmentation.
+    is sure to make room; otherwise it fails and nothing changes. The partly filled last
+    block of an owner still writing (fewer tokens than the ``reserve`` it announced) is the
+    most recently written block there is and is never compressed. Any other block may be: a
+    compressed block is sealed, so if it was its owner's partly filled tail, the owner's next
+    tokens start a new block, and the sealed block's unused slots stay internal
+    fragmentation.
 
     >>> pool = PagedCompressedAllocator(capacity=64, block_size=16,
     ...                                 compression_ratio=0.5, pressure_threshold=0.5)
@@ -77,6 +81,7 @@ class PagedCompressedAllocator(Allocator):
         self._gate_blocks = math.floor(self.pressure_threshold * self.num_blocks + 1e-9)
         self._free: list[int] = list(range(self.num_blocks - 1, -1, -1))
         self._lru: OrderedDict[int, int] = OrderedDict()  # resident block -> owner, coldest first
+        self._hot: dict[int, int] = {}  # tails still being written: never compressed
         self._owners: dict[int, _Owner] = {}
         self._tenants: dict[int, int] = {}  # page -> compressed blocks in it
         self._open: set[int] = set()  # pages with room for another compressed block
@@ -115,6 +120,10 @@ class PagedCompressedAllocator(Allocator):
     def largest_free(self) -> int:
         return len(self._free) * self.block_size
 
+    def headroom(self, owner: int) -> int:
+        record = self._owners.get(owner)
+        return record.room if record else 0
+
     def footprint(self) -> float:
         """Slots the live tokens occupy: compressed tokens count r of a slot each."""
         return self.stored - self.compressed_tokens * (1.0 - self.compression_ratio)
@@ -149,7 +158,7 @@ class PagedCompressedAllocator(Allocator):
                 if not self._make_room(short, None if is_new else record):
                     return False
         if is_new:
-            record = self._owners[owner] = _Owner()
+            record = self._owners[owner] = _Owner(reserve)
         self._write(owner, record, n, need)
         if self.pack > 1 and self.num_blocks - len(self._free) > self._gate_blocks:
             self._gate()
@@ -157,8 +166,14 @@ class PagedCompressedAllocator(Allocator):
 
     def _write(self, owner: int, record: _Owner, n: int, need: int) -> None:
         lru = self._lru
-        if record.room:
-            lru.move_to_end(record.tail)
+        hot = self._hot
+        tail = record.tail
+        if tail in hot:
+            if need:  # about to be filled: an ordinary block from now on
+                del hot[tail]
+                lru[tail] = owner
+        elif record.room:
+            lru.move_to_end(tail)
         if need:
             free = self._free
             bs = self.block_size
@@ -173,6 +188,14 @@ class PagedCompressedAllocator(Allocator):
             record.room -= n
         record.tokens += n
         self.stored += n
+        tail = record.tail
+        writing = record.room and record.tokens < record.reserve
+        if writing and tail not in hot:
+            del lru[tail]
+            hot[tail] = owner
+        elif not writing and tail in hot:
+            del hot[tail]
+            lru[tail] = owner
 
     def _freed_by(self, x: int) -> int:
         """Physical blocks freed by compressing x more blocks, given the room in open pages."""
@@ -188,7 +211,7 @@ class PagedCompressedAllocator(Allocator):
         if self.pack == 1:
             return False
         candidates = len(self._lru)
-        if record is not None and record.room:
+        if record is not None and record.room and record.tail in self._lru:
             self._lru.move_to_end(record.tail)
             candidates -= 1
         if self._freed_by(candidates) < short:
@@ -243,7 +266,8 @@ class PagedCompressedAllocator(Allocator):
         lru = self._lru
         free = self._free
         for block in record.resident:
-            del lru[block]
+            if lru.pop(block, None) is None:
+                del self._hot[block]
         free.extend(record.resident)
         freed = len(record.resident)
         tenants = self._tenants
@@ -270,6 +294,7 @@ class PagedCompressedAllocator(Allocator):
     def touch(self, owner: int) -> None:
         record = self._owners.get(owner)
         if record is not None:
-            move = self._lru.move_to_end
+            lru = self._lru
             for block in record.resident:
-                move(block)
+                if block in lru:
+                    lru.move_to_end(block)
