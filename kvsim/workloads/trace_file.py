@@ -159,7 +159,7 @@ def _jsonl_rows(path: Path):
 def _mapping(path: Path, line: int, record: dict, columns: dict | None) -> dict[str, str]:
     mapping = dict(columns) if columns else None
     if mapping is None:
-        if all(name in record for name in AZURE_COLUMNS.values()):
+        if any(name in record for name in AZURE_COLUMNS.values()):
             mapping = dict(AZURE_COLUMNS)
         else:
             mapping = {"arrival": "arrival", "prompt": "prompt", "output": "output"}
