@@ -27,6 +27,10 @@ from omegaconf import DictConfig
 
 from kvsim.config import compose, spec_from_config
 from kvsim.errors import ConfigError
+from kvsim.workloads.trace_file import TraceError
+
+#: What stops a command before any work, reported in one line.
+INPUT_ERRORS = (ConfigError, TraceError)
 
 log = logging.getLogger("kvsim")
 
@@ -44,9 +48,26 @@ CONSOLE_COLUMNS = {
 }
 
 
+#: The same for serving runs.
+SERVING_CONSOLE_COLUMNS = {
+    "allocator": "allocator",
+    "completed": "done",
+    "rejected": "rejected",
+    "preemptions": "preempted",
+    "throughput_tokens_per_s": "tokens/s",
+    "mean_batch_size": "batch",
+    "ttft_p50": "TTFT p50 (s)",
+    "latency_p50": "latency p50 (s)",
+    "latency_p99": "p99 (s)",
+    "utilization": "utilization",
+    "waste_token_states": "token share",
+}
+
+
 def format_summary(summary) -> str:
     """The summary table as readable console text."""
-    table = summary[list(CONSOLE_COLUMNS)].rename(columns=CONSOLE_COLUMNS)
+    columns = SERVING_CONSOLE_COLUMNS if "ttft_p50" in summary else CONSOLE_COLUMNS
+    table = summary[list(columns)].rename(columns=columns)
     return table.to_string(index=False, float_format=lambda v: f"{v:,.3f}")
 
 
@@ -57,8 +78,8 @@ def _app(cfg: DictConfig) -> None:
 
     spec = spec_from_config(cfg)
     out = Path(HydraConfig.get().runtime.output_dir)
-    log.info("running %s on %s (%d steps, capacity %d slots)", ", ".join(spec.allocators),
-             spec.workload.size_class, spec.workload.steps, spec.pool.capacity)
+    log.info("running %s on %s workload, capacity %d slots", ", ".join(spec.allocators),
+             spec.parameters()["size_class"], spec.pool.capacity)
     result = run(spec)
     written = result.save(out)
     if spec.figures:
@@ -100,7 +121,7 @@ def _sweep(args: list[str]) -> int:
     overrides = [a for a in args if a not in ("-m", "--multirun", "--force")]
     try:
         grid = expand(overrides)
-    except ConfigError as error:
+    except INPUT_ERRORS as error:
         print(f"kvsim: error: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s")
@@ -134,7 +155,7 @@ def main() -> None:
     if overrides is not None:
         try:
             spec_from_config(compose(overrides))
-        except ConfigError as error:
+        except INPUT_ERRORS as error:
             print(f"kvsim: error: {error}", file=sys.stderr)
             sys.exit(2)
     _app()

@@ -30,6 +30,11 @@ def _palette(series: pd.DataFrame) -> dict[str, str]:
     return {n: PALETTE.get(n, extra[i]) for i, n in enumerate(names)}
 
 
+def _x(series: pd.DataFrame) -> tuple[str, str]:
+    """Serving series run against time; synthetic ones against the step."""
+    return ("time", "time (s)") if "time" in series else ("step", "step")
+
+
 def _smoothing_window(series: pd.DataFrame) -> int:
     steps = series["step"].nunique()
     return max(1, steps // 200)
@@ -47,15 +52,16 @@ def memory_over_time(series: pd.DataFrame) -> plt.Figure:
     fig, axes = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
     palette = _palette(series)
     capacity = series["capacity"].max()
+    x, xlabel = _x(series)
     for ax, column, label in ((axes[0], "held", "memory held (slots)"),
                               (axes[1], "stored", "tokens stored (slots)")):
-        sns.lineplot(data=series, x="step", y=column, hue="allocator", palette=palette,
+        sns.lineplot(data=series, x=x, y=column, hue="allocator", palette=palette,
                      estimator=None, linewidth=0.9, ax=ax)
         ax.axhline(capacity, color="black", linestyle="--", linewidth=0.8, label="capacity")
         ax.set_ylabel(label)
         ax.legend(loc="lower right", fontsize=8)
     axes[0].set_title("Memory over time")
-    axes[1].set_xlabel("step")
+    axes[1].set_xlabel(xlabel)
     fig.tight_layout()
     return fig
 
@@ -71,15 +77,16 @@ def fragmentation_over_time(series: pd.DataFrame) -> plt.Figure:
     fig, axes = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
     palette = _palette(series)
     suffix = f" (mean of {window} steps)" if window > 1 else ""
-    sns.lineplot(data=data, x="step", y="external", hue="allocator", palette=palette,
+    x, xlabel = _x(series)
+    sns.lineplot(data=data, x=x, y="external", hue="allocator", palette=palette,
                  estimator=None, linewidth=0.9, ax=axes[0])
     axes[0].set_ylabel("external fragmentation\n1 - largest free / free" + suffix)
     axes[0].set_ylim(-0.02, 1.02)
-    sns.lineplot(data=data, x="step", y="internal", hue="allocator", palette=palette,
+    sns.lineplot(data=data, x=x, y="internal", hue="allocator", palette=palette,
                  estimator=None, linewidth=0.9, ax=axes[1])
     axes[1].set_ylabel("internal fragmentation\n(slots)" + suffix)
     axes[0].set_title("Fragmentation over time")
-    axes[1].set_xlabel("step")
+    axes[1].set_xlabel(xlabel)
     for ax in axes:
         ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
@@ -113,20 +120,45 @@ def request_sizes_over_time(series: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def batch_over_time(series: pd.DataFrame) -> plt.Figure:
+    """Requests in each iteration's batch and requests waiting, per model, against time
+    (serving runs)."""
+    fig, axes = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    palette = _palette(series)
+    for ax, column, label in ((axes[0], "running", "requests in the batch"),
+                              (axes[1], "waiting", "requests waiting")):
+        sns.lineplot(data=series, x="time", y=column, hue="allocator", palette=palette,
+                     estimator=None, linewidth=0.8, ax=ax)
+        ax.set_ylabel(label)
+        ax.legend(loc="upper right", fontsize=8)
+    axes[0].set_title("Batch and queue over time")
+    axes[1].set_xlabel("time (s)")
+    fig.tight_layout()
+    return fig
+
+
 #: file stem -> figure function; a new figure is one function and one entry here.
 RUN_FIGURES = {
     "memory_over_time": memory_over_time,
     "fragmentation_over_time": fragmentation_over_time,
     "request_sizes_over_time": request_sizes_over_time,
 }
+#: The same for serving runs.
+SERVING_FIGURES = {
+    "memory_over_time": memory_over_time,
+    "fragmentation_over_time": fragmentation_over_time,
+    "batch_over_time": batch_over_time,
+}
 
 
 def draw_run_figures(series: pd.DataFrame, directory: str | Path,
                      fmt: str = "png") -> list[Path]:
-    """Draw every figure of :data:`RUN_FIGURES` into ``directory`` as ``<name>.<fmt>``."""
+    """Draw every figure of :data:`RUN_FIGURES` (:data:`SERVING_FIGURES` for a serving run)
+    into ``directory`` as ``<name>.<fmt>``."""
     paths = []
+    figures = SERVING_FIGURES if "time" in series else RUN_FIGURES
     with sns.axes_style("whitegrid"):
-        for stem, draw in RUN_FIGURES.items():
+        for stem, draw in figures.items():
             fig = draw(series)
             try:
                 paths.append(write_atomic(

@@ -13,6 +13,7 @@ going backwards — raises :class:`TraceError` naming the file, the line and the
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,13 +79,20 @@ class TraceWorkload:
                                             and 0 <= self.window[0] < self.window[1]):
             raise ConfigError("workload.window", list(self.window),
                               "null or [start, end] seconds with 0 <= start < end")
-        if not resolve_path(self.path).is_file():
+        path = resolve_path(self.path)
+        if not path.is_file():
             raise ConfigError("workload.path", self.path,
                               "a readable CSV or JSONL file, or one of: " + ", ".join(BUNDLED))
+        self._load(path)  # a malformed file is an error now, before any work
+
+    def _load(self, path: Path) -> RequestTrace:
+        columns = tuple(sorted(self.columns.items())) if self.columns else None
+        return _load_cached(str(path), path.stat().st_mtime_ns, columns, self.time_unit,
+                            self.format)
 
     def generate(self) -> RequestTrace:
         path = resolve_path(self.path)
-        trace = load_trace(path, self.columns, self.time_unit, self.format)
+        trace = self._load(path)
         arrival, prompt, output = trace.arrival, trace.prompt, trace.output
         if self.window is not None:
             keep = (arrival >= self.window[0]) & (arrival < self.window[1])
@@ -93,6 +101,13 @@ class TraceWorkload:
             arrival, prompt, output = (a[: self.first_n] for a in (arrival, prompt, output))
         prompt, output = clamp_lengths(prompt, output, self.max_model_len)
         return RequestTrace(arrival / self.rate_scale, prompt, output, str(path.name))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int, columns: tuple | None, time_unit: str,
+                 fmt: str) -> RequestTrace:
+    """One parse per file version: checking a sweep's cells does not reread the trace."""
+    return load_trace(Path(path), dict(columns) if columns else None, time_unit, fmt)
 
 
 def load_trace(path: Path, columns: dict | None = None, time_unit: str = "auto",
