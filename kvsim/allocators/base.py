@@ -73,6 +73,16 @@ class Allocator(ABC):
     def touch(self, owner: int) -> None:
         """Mark ``owner``'s memory as just used. Models without recency ignore it."""
 
+    def grow_each(self, owners: list[int], start: int = 0) -> int:
+        """Grow ``owners[start:]`` by one token each, in order, until one cannot grow; return
+        how many grew. What a decode iteration asks of a model that keeps no headroom."""
+        grown = 0
+        for owner in owners[start:]:
+            if not self.grow(owner, 1):
+                break
+            grown += 1
+        return grown
+
     def headroom(self, owner: int) -> int:
         """Tokens ``owner`` can still add without the pool changing: room left in its last
         block or its reservation. An engine may defer those tokens' grow until the owner

@@ -43,6 +43,15 @@ class IdealAllocator(Allocator):
         self.held = self.stored
         return n
 
+    def grow_each(self, owners: list[int], start: int = 0) -> int:
+        grown = min(len(owners) - start, self.capacity - self.stored)
+        tokens = self._tokens
+        for owner in owners[start:start + grown]:
+            tokens[owner] += 1
+        self.stored += grown
+        self.held = self.stored
+        return grown
+
     def tokens_of(self, owner: int) -> int:
         return self._tokens.get(owner, 0)
 

@@ -25,7 +25,8 @@ The engine calls the allocator only when a request needs more than its ``headroo
 its last block or reservation): a request's next grow is scheduled for the iteration that
 exhausts it. So the work per iteration is proportional to the memory events in it, not to
 the batch size; ``stored`` is kept by the engine (tokens the allocator has not been told of
-yet sit in slots it already holds).
+yet sit in slots it already holds). A model that keeps no headroom at all (``ideal``) is
+grown by one bulk call per iteration (``grow_each``) instead.
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ class ServingEngine:
         reasons: dict[int, str] = {}
 
         grow = allocator.grow
+        grow_each = allocator.grow_each
+        bulk = allocator.name == "ideal"  # no headroom ever: grow everyone every iteration
         release = allocator.release
         headroom = allocator.headroom
         snapshot = allocator.snapshot
@@ -142,6 +145,8 @@ class ServingEngine:
 
         def schedule_sync(r: int, k: int) -> None:
             """After a grow at iteration k: the next one falls due when headroom runs out."""
+            if bulk:
+                return
             due = k + headroom(r) + 1
             if due <= done_iteration(r):
                 sync_due.setdefault(due, []).append((r, epoch[r]))
@@ -192,7 +197,19 @@ class ServingEngine:
             # 2. Decode: every running request needs one more slot; some need the allocator.
             preempted_now = 0
             due = sync_due.pop(k, None)
-            if due:
+            if bulk and running:
+                order = list(running)  # admission order; victims come off the end
+                grown = 0
+                while True:
+                    grown += grow_each(order, grown)
+                    if grown == len(order):
+                        break
+                    victim = order.pop()
+                    preempt(victim, k)
+                    preempted_now += 1
+                    if grown == len(order):
+                        break
+            elif due:
                 due.sort(key=lambda item: admitted_at[item[0]] * n + item[0])
                 for r, ep in due:
                     if ep != epoch[r] or state[r] != RUNNING:
