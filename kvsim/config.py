@@ -308,7 +308,7 @@ def _serving(c: dict) -> ServingSetup:
     utilization = check_fraction("serving.gpu_memory_utilization",
                                  s.get("gpu_memory_utilization", 0.9), high_open=False)
     return ServingSetup(model, hardware, s.get("max_num_seqs", 256),
-                        s.get("max_batched_tokens"), s.get("reservation", "oracle"),
+                        s.get("max_batched_tokens"), s.get("reservation") or "oracle",
                         utilization, s.get("cost_model", "roofline"))
 
 

@@ -29,6 +29,8 @@ from kvsim.config import GROUPS, compose, group_options, spec_from_config
 from kvsim.errors import ConfigError
 
 POOL_KEYS = tuple(PoolParams.__dataclass_fields__)
+#: Engine settings that only some models use: (config node, key) -> those models.
+ONLY_FOR = {("serving", "reservation"): ("monolithic",)}
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,10 @@ def _cells_of(config: dict) -> list[Cell]:
         for key in POOL_KEYS:
             if key not in USES[name]:
                 one[key] = PoolParams.__dataclass_fields__[key].default
+                columns[key] = None
+        for (node, key), models in ONLY_FOR.items():
+            if name not in models and isinstance(one.get(node), dict) and key in one[node]:
+                one[node][key] = None
                 columns[key] = None
         digest = hashlib.sha1(json.dumps(one, sort_keys=True).encode()).hexdigest()[:16]
         cells.append(Cell(digest, one, columns))

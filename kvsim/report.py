@@ -71,6 +71,11 @@ def load_results(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     for frame in (results, series):
         if "allocator" in frame:
             frame["allocator"] = frame["allocator"].astype(str)
+    # A memory design is a model, and for monolithic serving its reservation policy.
+    results["design"] = results["allocator"]
+    if "reservation" in results:
+        mono = (results["allocator"] == "monolithic") & results["reservation"].notna()
+        results.loc[mono, "design"] = "monolithic (" + results.loc[mono, "reservation"] + ")"
     return results, series
 
 
@@ -127,6 +132,7 @@ def against_compression_ratio(results: pd.DataFrame, metric: str) -> plt.Figure 
 def over_time(series: pd.DataFrame, columns: dict[str, str], title: str) -> plt.Figure | None:
     if series.empty or "step" not in series:
         return None
+    x = "time" if "time" in series else "step"
     workloads = list(dict.fromkeys(series["size_class"].astype(str)))
     fig, axes = plt.subplots(len(columns), len(workloads), squeeze=False, sharex=True,
                              figsize=(4.8 * len(workloads), 3.2 * len(columns)))
@@ -135,8 +141,9 @@ def over_time(series: pd.DataFrame, columns: dict[str, str], title: str) -> plt.
         mine = series[series["size_class"] == workload]
         for i, (column, label) in enumerate(columns.items()):
             ax = axes[i][j]
-            sns.lineplot(data=mine, x="step", y=column, hue="allocator", palette=palette,
-                         estimator="mean", errorbar=None, linewidth=0.9, ax=ax)
+            sns.lineplot(data=mine, x=x, y=column, hue="allocator", palette=palette,
+                         estimator="mean" if x == "step" else None, errorbar=None,
+                         linewidth=0.9, ax=ax)
             ax.set_ylabel(label)
             ax.legend(fontsize=7)
             if i == 0:
@@ -146,25 +153,73 @@ def over_time(series: pd.DataFrame, columns: dict[str, str], title: str) -> plt.
     return fig
 
 
+SERVING_METRICS = {
+    "mean_batch_size": "mean batch size (requests)",
+    "throughput_tokens_per_s": "throughput (output tokens/s)",
+    "mean_normalized_latency": "normalized latency (s/token)",
+    "latency_p90": "end-to-end latency p90 (s)",
+}
+
+
+def rate_axis(results: pd.DataFrame) -> str | None:
+    """The swept load of a serving sweep: request rate, or a trace's rate scale."""
+    for column in ("rate", "rate_scale"):
+        if column in results and results[column].nunique() > 1:
+            return column
+    return None
+
+
+def against_rate(results: pd.DataFrame) -> plt.Figure | None:
+    """Batch size, throughput and latency against the request rate, one line per design
+    (mean over seeds, 95% confidence band), one row of panels per workload: the vLLM
+    paper's Figures 12 and 13."""
+    x = rate_axis(results)
+    if x is None:
+        return None
+    workloads = _workloads(results)
+    fig, axes = plt.subplots(len(workloads), len(SERVING_METRICS), squeeze=False,
+                             figsize=(4.2 * len(SERVING_METRICS), 3.4 * len(workloads)))
+    palette = _design_palette(results)
+    for i, workload in enumerate(workloads):
+        mine = results[results["size_class"] == workload]
+        for j, (metric, label) in enumerate(SERVING_METRICS.items()):
+            ax = axes[i][j]
+            sns.lineplot(data=mine, x=x, y=metric, hue="design", palette=palette,
+                         errorbar=("ci", 95), marker="o", ax=ax)
+            ax.set_ylabel(label)
+            ax.set_xlabel("request rate (req/s)" if x == "rate" else "rate scale")
+            ax.set_title(f"{workload}")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _design_palette(results: pd.DataFrame) -> dict[str, object]:
+    designs = sorted(results["design"].unique())
+    extra = iter(sns.color_palette("Oranges_r", 4))
+    return {d: PALETTE.get(d) or next(extra) for d in designs}
+
+
 def waste_breakdown(results: pd.DataFrame) -> plt.Figure | None:
     if results.empty or not set(WASTE) <= set(results.columns):
         return None
     workloads = _workloads(results)
-    fig, axes = plt.subplots(1, len(workloads), figsize=(4.6 * len(workloads), 4),
+    width = 1.5 + 0.9 * results["design"].nunique()
+    fig, axes = plt.subplots(1, len(workloads), figsize=(width * len(workloads) + 1.5, 4.6),
                              squeeze=False, sharey=True)
     colours = sns.color_palette("Set2", len(WASTE))
     for ax, workload in zip(axes[0], workloads):
         shares = results[results["size_class"] == workload].groupby(
-            "allocator", sort=False)[list(WASTE)].mean()
+            "design", sort=False)[list(WASTE)].mean()
         bottom = pd.Series(0.0, index=shares.index)
         for (column, label), colour in zip(WASTE.items(), colours):
             ax.bar(shares.index, shares[column], bottom=bottom, label=label, color=colour)
             bottom += shares[column]
         ax.set_title(f"workload: {workload}")
         ax.set_ylim(0, 1)
-        ax.tick_params(axis="x", rotation=20)
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     axes[0][0].set_ylabel("share of KV memory in use")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.suptitle("Waste breakdown (time average while there is work)")
     fig.tight_layout()
     return fig
@@ -176,6 +231,13 @@ def build_report(directory: str | Path, metrics: list[str] | tuple[str, ...] | N
     directory = Path(directory)
     results, series = load_results(directory)
     metrics = [m for m in (metrics or DEFAULT_METRICS) if m in results.columns]
+    if "time" in series and "cell" in series and rate_axis(results) is not None:
+        # Serving sweep: times do not line up across cells, so draw one cell per design,
+        # at the highest load and the first seed.
+        x = rate_axis(results)
+        top = results[results[x] == results[x].max()]
+        keep = top.sort_values("seed").groupby(["design", "size_class"]).head(1)["cell"]
+        series = series[series["cell"].isin(set(keep))]
     out = directory / "report"
     entries: list[tuple[str, str | None]] = []  # (caption, file or None when skipped)
 
@@ -212,6 +274,11 @@ def build_report(directory: str | Path, metrics: list[str] | tuple[str, ...] | N
              "External fragmentation (1 − largest free / free) and internal fragmentation "
              "(slots held but not holding tokens) against the step: mean over each model's cells.",
              "no per-step series")
+        save(against_rate(results), "vs_rate",
+             "Mean batch size, throughput, normalized latency and p90 latency against the "
+             "request rate, per memory design (monolithic by reservation policy), with 95% "
+             "confidence bands over seeds — the vLLM paper's Figures 12 and 13.",
+             "needs serving cells at two or more request rates")
         save(waste_breakdown(results), "waste_breakdown",
              "Share of KV memory in use holding token states, reserved, lost to internal and to "
              "external fragmentation, per model and workload (mean over cells), as in Figure 2 "
