@@ -59,3 +59,27 @@ def test_a_bad_config_fails_in_one_line_with_no_output(tmp_path, override, key):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"kvsim: error: {key}=")
     assert list(tmp_path.iterdir()) == []  # no outputs/ directory, nothing at all
+
+
+def test_kvsim_serves_a_replayed_trace(tmp_path):
+    out = tmp_path / "run"
+    done = kvsim("workload=trace", "workload.first_n=300", "allocator=paged,monolithic",
+                 f"hydra.run.dir={out}", cwd=tmp_path)
+    assert done.returncode != 0  # a list is not a group option: one allocator per run
+    done = kvsim("workload=trace", "workload.first_n=300", f"hydra.run.dir={out}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["allocator"].tolist() == list(REGISTRY)
+    assert (summary["completed"] + summary["rejected"] == 300).all()
+    assert summary["ttft_p50"].notna().all() and "TTFT p50" in done.stdout
+    assert (out / "figures" / "batch_over_time.png").stat().st_size > 0
+
+
+def test_a_malformed_trace_fails_in_one_line_naming_file_line_and_column(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("arrival,prompt,output\n0,5,3\n1,5,0\n")
+    done = kvsim("workload=trace", f"workload.path={bad}", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"kvsim: error: {bad}:3: column 'output': "
+                                   "'0' is not a length >= 1")
+    assert not (tmp_path / "outputs").exists()

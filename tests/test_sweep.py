@@ -229,3 +229,20 @@ def test_kvsim_exits_non_zero_and_says_how_many_cells_failed(tmp_path, monkeypat
     results = pd.read_csv(tmp_path / "results.csv")
     assert results.groupby("allocator")["status"].agg(set).to_dict() == {
         "ideal": {"ok"}, "paged": {"failed"}}
+
+
+def test_a_serving_sweep_over_rates_and_reservation_policies(tmp_path):
+    grid = expand(["allocator=paged,monolithic", "workload=serving", "workload.rate=2,50",
+                   "serving.reservation=max,oracle", "workload.num_requests=40",
+                   "model=opt_13b", "hardware=a100_40gb"])
+    by_model = pd.Series([c.columns["allocator"] for c in grid.cells]).value_counts()
+    assert (by_model["paged"], by_model["monolithic"]) == (2, 4)  # the policy is monolithic's
+    outcome = run_sweep(grid, tmp_path, n_jobs=2, progress=False)
+    assert outcome.failed == 0
+    r = outcome.results
+    fast = r[r["rate"] == 50]
+    fast = fast.set_index(fast["allocator"] + fast["reservation"].fillna(""))
+    assert fast.loc["paged", "mean_batch_size"] > fast.loc["monolithicoracle", "mean_batch_size"] \
+        > fast.loc["monolithicmax", "mean_batch_size"]
+    text = build_report(tmp_path).read_text()
+    assert "vs_rate.png" in text and (tmp_path / "report" / "vs_rate.png").exists()
