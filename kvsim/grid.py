@@ -172,6 +172,8 @@ def _cells_of(config: dict) -> list[Cell]:
                 one[key] = PoolParams.__dataclass_fields__[key].default
                 columns[key] = None
         for (node, key), models in ONLY_FOR.items():
+            if key not in columns:  # a setting this kind of run does not have
+                continue
             if name not in models and isinstance(one.get(node), dict) and key in one[node]:
                 one[node][key] = None
                 columns[key] = None

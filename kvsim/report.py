@@ -75,7 +75,9 @@ def load_results(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     results["design"] = results["allocator"]
     if "reservation" in results:
         mono = (results["allocator"] == "monolithic") & results["reservation"].notna()
-        results.loc[mono, "design"] = "monolithic (" + results.loc[mono, "reservation"] + ")"
+        if mono.any():
+            policy = results.loc[mono, "reservation"].astype(str)
+            results.loc[mono, "design"] = "monolithic (" + policy + ")"
     return results, series
 
 
