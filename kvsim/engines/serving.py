@@ -135,8 +135,12 @@ class ServingEngine:
 
         running: dict[int, None] = {}  # admission order: the last is the next victim
         waiting: deque[int] = deque()
-        sync_due: dict[int, list[tuple[int, int]]] = {}  # iteration -> [(request, epoch)]
+        # iteration -> [(admission number, request, epoch)]: sorting a bucket puts its
+        # requests in admission order, oldest first.
+        sync_due: dict[int, list[tuple[int, int, int]]] = {}
         done_due: dict[int, list[tuple[int, int]]] = {}
+        done_at = [0] * n  # the iteration of the request's last token, once admitted
+        admission = [0] * n  # admission number of the latest admission
         kv_total = 0  # slots the running requests' KV takes (the true `stored`)
         final_running = 0  # sum of `final` over running requests
         recorder = StepRecorder(ITERATION_FIELDS)
@@ -145,16 +149,16 @@ class ServingEngine:
 
         def schedule_sync(r: int, k: int) -> None:
             """After a grow at iteration k: the next one falls due when headroom runs out."""
-            if bulk:
-                return
             due = k + headroom(r) + 1
-            if due <= done_iteration(r):
-                sync_due.setdefault(due, []).append((r, epoch[r]))
-
-        def done_iteration(r: int) -> int:
-            return admitted_at[r] + output[r] - generated_at_admission[r] - 1
+            if due <= done_at[r]:
+                bucket = sync_due.get(due)
+                if bucket is None:
+                    sync_due[due] = [(admission[r], r, epoch[r])]
+                else:
+                    bucket.append((admission[r], r, epoch[r]))
 
         generated_at_admission = [0] * n
+        admissions = 0
 
         def preempt(victim: int, k: int) -> None:
             nonlocal kv_total, final_running
@@ -210,8 +214,8 @@ class ServingEngine:
                     if grown == len(order):
                         break
             elif due:
-                due.sort(key=lambda item: admitted_at[item[0]] * n + item[0])
-                for r, ep in due:
+                due.sort()
+                for _, r, ep in due:
                     if ep != epoch[r] or state[r] != RUNNING:
                         continue
                     pending = k - synced_at[r]
@@ -224,7 +228,13 @@ class ServingEngine:
                     if state[r] == RUNNING:
                         synced[r] += pending
                         synced_at[r] = k
-                        schedule_sync(r, k)
+                        nxt = k + headroom(r) + 1  # schedule_sync, inlined: the hot path
+                        if nxt <= done_at[r]:
+                            bucket = sync_due.get(nxt)
+                            if bucket is None:
+                                sync_due[nxt] = [(admission[r], r, ep)]
+                            else:
+                                bucket.append((admission[r], r, ep))
             decoding = len(running)
             kv_total += decoding
             total_preemptions += preempted_now
@@ -254,13 +264,17 @@ class ServingEngine:
                     synced[r] = tokens
                     admitted_at[r] = synced_at[r] = k
                     generated_at_admission[r] = generated[r]
+                    admission[r] = admissions
+                    admissions += 1
+                    done_at[r] = k + output[r] - generated[r] - 1
                     kv_total += tokens
                     final_running += final[r]
                     prefill_tokens += tokens
                     admitted.append(r)
                     if generated[r] + 1 < output[r]:
-                        schedule_sync(r, k)
-                        done_due.setdefault(done_iteration(r), []).append((r, epoch[r]))
+                        if not bulk:
+                            schedule_sync(r, k)
+                        done_due.setdefault(done_at[r], []).append((r, epoch[r]))
 
             if not running:  # nothing could run: wait for the next arrival
                 if next_arrival < n:
