@@ -13,7 +13,14 @@ from kvsim.allocators import REGISTRY, PoolParams, make_allocator
 from kvsim.config import RunSpec, compose, spec_from_config
 from kvsim.errors import ConfigError
 from kvsim.results import load_tables
-from kvsim.simulate import Simulation, run, simulate
+from kvsim.simulate import Simulation, run, simulate, sweep
+
+
+def load_results(directory):
+    """(results, series) DataFrames of a sweep (or a run) directory, as the report reads them."""
+    from kvsim.report import load_results as load
+
+    return load(directory)
 
 __all__ = [
     "REGISTRY",
@@ -22,9 +29,11 @@ __all__ = [
     "RunSpec",
     "Simulation",
     "compose",
+    "load_results",
     "load_tables",
     "make_allocator",
     "run",
     "simulate",
     "spec_from_config",
+    "sweep",
 ]

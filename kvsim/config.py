@@ -114,7 +114,8 @@ class SweepSchema:
     force: bool = False  # recompute cells that already have a result
     report: bool = True  # draw the sweep report at the end
     report_metrics: List[str] = field(
-        default_factory=lambda: ["allocation_success_rate", "utilization", "compressed_token_fraction"])
+        default_factory=lambda: ["allocation_success_rate", "utilization",
+                                 "compressed_token_fraction"])
     figure_format: str = "png"
 
 

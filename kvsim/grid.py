@@ -60,7 +60,8 @@ def expand(overrides: list[str]) -> Grid:
     parser = OverridesParser.create()
     parsed = parser.parse_overrides(list(overrides))
     hydra_overrides = [o.input_line for o in parsed if o.is_hydra_override()]
-    fixed = [o.input_line for o in parsed if not o.is_sweep_override() and not o.is_hydra_override()]
+    fixed = [o.input_line for o in parsed
+             if not o.is_sweep_override() and not o.is_hydra_override()]
     probe = compose(fixed + hydra_overrides, return_hydra_config=True)
 
     axes: dict[str, list[tuple[str, object]]] = {}
@@ -159,7 +160,7 @@ def _set(config: dict, key: str, value: object) -> None:
 def _cells_of(config: dict) -> list[Cell]:
     """One cell per allocator of a full config; parameters a model ignores are blanked."""
     config.pop("hydra", None)
-    options = config.pop("sweep", None)
+    config.pop("sweep", None)  # how a sweep runs is not part of a cell: n_jobs may change
     spec = spec_from_config(config)  # validates everything before any work
     cells = []
     for name in spec.allocators:
@@ -179,5 +180,4 @@ def _cells_of(config: dict) -> list[Cell]:
                 columns[key] = None
         digest = hashlib.sha1(json.dumps(one, sort_keys=True).encode()).hexdigest()[:16]
         cells.append(Cell(digest, one, columns))
-    del options
     return cells

@@ -226,7 +226,8 @@ def summarize_serving(series: dict[str, np.ndarray], capacity: int, counts: dict
     for name, key in (("ttft", "ttft"), ("tpot", "tpot"), ("latency", "e2e")):
         for q, v in percentiles(lat[key]).items():
             row[f"{name}_p{q}"] = v
-    row["mean_normalized_latency"] = float(np.mean(lat["normalized"])) if completed else float("nan")
+    row["mean_normalized_latency"] = (float(np.mean(lat["normalized"])) if completed
+                                      else float("nan"))
     row.update({
         "mean_batch_size": mean(series["running"]),
         "peak_stored": peak(stored),

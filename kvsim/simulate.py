@@ -100,3 +100,18 @@ def _override_value(value: object) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
+
+
+def sweep(*overrides: str, directory: str | Path | None = None, n_jobs: int | None = None,
+          force: bool = False):
+    """Run a grid in Hydra's sweep syntax, as ``kvsim -m`` does, and return its outcome
+    (``.results`` is the results table; ``.directory`` holds the files).
+
+    >>> outcome = kvsim.sweep("allocator=paged,paged_compressed", "seed=range(3)",
+    ...                       directory="outputs/sweeps/mine")  # doctest: +SKIP
+    """
+    from kvsim.grid import expand
+    from kvsim.sweep import run_sweep
+
+    grid = expand(list(overrides) + ([f"hydra.sweep.dir={directory}"] if directory else []))
+    return run_sweep(grid, n_jobs=n_jobs, force=force, progress=False)

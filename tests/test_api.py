@@ -41,3 +41,11 @@ def test_saved_tables_read_back_unchanged(small, tmp_path):
 def test_simulate_rejects_a_bad_value_before_running():
     with pytest.raises(kvsim.ConfigError, match="compression_ratio"):
         kvsim.simulate(compression_ratio=2)
+
+
+def test_sweep_and_load_results_from_python(tmp_path):
+    outcome = kvsim.sweep("allocator=ideal,paged", "seed=range(2)", "workload.steps=200",
+                          directory=tmp_path, n_jobs=1)
+    assert len(outcome.results) == 4 and (outcome.results["status"] == "ok").all()
+    results, series = kvsim.load_results(tmp_path)
+    assert len(results) == 4 and len(series) == 4 * 200

@@ -111,7 +111,8 @@ class Allocator(ABC):
         return {}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(capacity={self.capacity}, stored={self.stored}, held={self.held})"
+        return (f"{type(self).__name__}(capacity={self.capacity}, stored={self.stored}, "
+                f"held={self.held})")
 
 
 def bad_grow(n: int) -> ValueError:

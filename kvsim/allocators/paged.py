@@ -13,7 +13,8 @@ def pool_blocks(capacity: int, block_size: int) -> int:
     check_int("capacity", capacity, minimum=1)
     check_int("block_size", block_size, minimum=1)
     if capacity < block_size:
-        raise ConfigError("capacity", capacity, f"at least one block (block_size={block_size} slots)")
+        raise ConfigError("capacity", capacity,
+                          f"at least one block (block_size={block_size} slots)")
     return capacity // block_size
 
 

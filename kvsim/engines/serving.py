@@ -191,7 +191,8 @@ class ServingEngine:
                 if need > capacity:
                     reasons[r] = f"needs {need} slots; the pool holds {capacity}"
                 elif prompt[r] > max_tokens:
-                    reasons[r] = f"prompt of {prompt[r]} tokens exceeds max_batched_tokens={max_tokens}"
+                    reasons[r] = (f"prompt of {prompt[r]} tokens exceeds "
+                                  f"max_batched_tokens={max_tokens}")
                 else:
                     waiting.append(r)
                     continue

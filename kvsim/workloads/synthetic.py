@@ -88,7 +88,9 @@ class SyntheticWorkload:
     @property
     def sizes(self) -> tuple[int, int]:
         """The inclusive range allocation sizes are drawn from, in slots."""
-        return tuple(self.size_range) if self.size_range is not None else SIZE_CLASSES[self.size_class]
+        if self.size_range is not None:
+            return tuple(self.size_range)
+        return SIZE_CLASSES[self.size_class]
 
     @property
     def lifetimes(self) -> tuple[int, int]:
@@ -114,7 +116,8 @@ class SyntheticWorkload:
         owners = np.arange(n, dtype=np.int64)
 
         step = np.concatenate([alloc_step, free_step[freed]])
-        kind = np.concatenate([np.full(n, ALLOC, np.int8), np.full(int(freed.sum()), FREE, np.int8)])
+        kind = np.concatenate([np.full(n, ALLOC, np.int8),
+                               np.full(int(freed.sum()), FREE, np.int8)])
         owner = np.concatenate([owners, owners[freed]])
         sizes = np.concatenate([size, np.zeros(int(freed.sum()), np.int64)])
         order = np.lexsort((owner, kind, step))  # by step, frees first, then by id
