@@ -13,7 +13,7 @@ from kvsim.allocators import REGISTRY, PoolParams, make_allocator
 from kvsim.config import RunSpec, compose, spec_from_config
 from kvsim.errors import ConfigError
 from kvsim.results import load_tables
-from kvsim.simulate import Simulation, run, simulate, sweep
+from kvsim.simulate import Simulation, run, run_grid, simulate
 
 
 def load_results(directory):
@@ -35,5 +35,5 @@ __all__ = [
     "run",
     "simulate",
     "spec_from_config",
-    "sweep",
+    "run_grid",
 ]

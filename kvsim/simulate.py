@@ -102,13 +102,13 @@ def _override_value(value: object) -> str:
     return str(value)
 
 
-def sweep(*overrides: str, directory: str | Path | None = None, n_jobs: int | None = None,
-          force: bool = False):
+def run_grid(*overrides: str, directory: str | Path | None = None,
+             n_jobs: int | None = None, force: bool = False):
     """Run a grid in Hydra's sweep syntax, as ``kvsim -m`` does, and return its outcome
     (``.results`` is the results table; ``.directory`` holds the files).
 
-    >>> outcome = kvsim.sweep("allocator=paged,paged_compressed", "seed=range(3)",
-    ...                       directory="outputs/sweeps/mine")  # doctest: +SKIP
+    >>> outcome = kvsim.run_grid("allocator=paged,paged_compressed", "seed=range(3)",
+    ...                          directory="outputs/sweeps/mine")  # doctest: +SKIP
     """
     from kvsim.grid import expand
     from kvsim.sweep import run_sweep

@@ -44,7 +44,7 @@ def test_simulate_rejects_a_bad_value_before_running():
 
 
 def test_sweep_and_load_results_from_python(tmp_path):
-    outcome = kvsim.sweep("allocator=ideal,paged", "seed=range(2)", "workload.steps=200",
+    outcome = kvsim.run_grid("allocator=ideal,paged", "seed=range(2)", "workload.steps=200",
                           directory=tmp_path, n_jobs=1)
     assert len(outcome.results) == 4 and (outcome.results["status"] == "ok").all()
     results, series = kvsim.load_results(tmp_path)
