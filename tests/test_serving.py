@@ -80,6 +80,13 @@ def test_a_request_that_can_never_fit_is_rejected_with_a_reason():
     assert "exceeds max_batched_tokens=4" in too_long.rejection_reasons[0]
 
 
+def test_a_request_the_watermark_keeps_out_of_an_empty_pool_is_rejected():
+    pool = PagedAllocator(capacity=8, block_size=2, watermark=0.5)  # new owners leave 2 blocks
+    run = engine().run(requests((0.0, 5, 2), (0.0, 3, 1)), pool)
+    assert run.requests["state"].tolist() == [REJECTED, DONE]
+    assert "watermark" in run.rejection_reasons[0]
+
+
 def test_max_num_seqs_limits_the_batch_and_admission_is_first_come_first_served():
     run = engine(max_num_seqs=1).run(requests((0.0, 2, 2), (0.0, 1, 1), (0.0, 1, 1)),
                                      IdealAllocator(100))
@@ -136,6 +143,7 @@ POOLS = {
     "ideal": lambda cap, bs: IdealAllocator(cap),
     "monolithic": lambda cap, bs: MonolithicAllocator(cap),
     "paged": lambda cap, bs: PagedAllocator(cap, bs),
+    "paged_watermark": lambda cap, bs: PagedAllocator(cap, bs, watermark=0.3),
     "paged_compressed": lambda cap, bs: PagedCompressedAllocator(cap, bs, 0.25, 0.6),
 }
 

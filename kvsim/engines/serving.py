@@ -256,8 +256,18 @@ class ServingEngine:
                         state[r] = REJECTED
                         rejected += 1
                         continue
-                    if prefill_tokens + tokens > max_tokens or not grow(r, tokens, reserve[r]):
+                    if prefill_tokens + tokens > max_tokens:
                         break
+                    if not grow(r, tokens, reserve[r]):
+                        if running:
+                            break
+                        # Refused by an empty pool (a paged watermark): it never will fit.
+                        waiting.popleft()
+                        reasons[r] = (f"{tokens} tokens do not fit in the empty pool "
+                                      f"beside its watermark")
+                        state[r] = REJECTED
+                        rejected += 1
+                        continue
                     waiting.popleft()
                     running[r] = None
                     state[r] = RUNNING
@@ -281,8 +291,6 @@ class ServingEngine:
                 if next_arrival < n:
                     t = max(t, arrival[next_arrival])
                     continue
-                if waiting:  # pragma: no cover - guarded by the capacity check at arrival
-                    raise RuntimeError("requests wait with an empty pool and no arrivals")
                 break
 
             # 4. The iteration's time; tokens produced; completions release their memory.
