@@ -29,8 +29,8 @@ from kvsim.config import GROUPS, compose, group_options, spec_from_config
 from kvsim.errors import ConfigError
 
 POOL_KEYS = tuple(PoolParams.__dataclass_fields__)
-#: Engine settings that only some models use: (config node, key) -> those models.
-ONLY_FOR = {("serving", "reservation"): ("monolithic",)}
+#: Engine settings that only the models naming them in USES depend on: (config node, key).
+ENGINE_KEYS = (("serving", "reservation"),)
 
 
 @dataclass(frozen=True)
@@ -172,10 +172,10 @@ def _cells_of(config: dict) -> list[Cell]:
             if key not in USES[name]:
                 one[key] = PoolParams.__dataclass_fields__[key].default
                 columns[key] = None
-        for (node, key), models in ONLY_FOR.items():
+        for node, key in ENGINE_KEYS:
             if key not in columns:  # a setting this kind of run does not have
                 continue
-            if name not in models and isinstance(one.get(node), dict) and key in one[node]:
+            if key not in USES[name] and isinstance(one.get(node), dict) and key in one[node]:
                 one[node][key] = None
                 columns[key] = None
         digest = hashlib.sha1(json.dumps(one, sort_keys=True).encode()).hexdigest()[:16]

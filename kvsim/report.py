@@ -3,8 +3,8 @@
 Reads ``results.parquet`` and ``series.parquet`` (a sweep), or ``summary.parquet`` and
 ``series.parquet`` (a single run), and never reruns anything. Writes ``report/`` with:
 
-- ``heatmap_<metric>``: a metric of ``paged_compressed`` over compression ratio x pressure
-  threshold (mean over seeds), one panel per workload;
+- ``heatmap_<metric>``: a metric of the compressing model (``paged_compressed``) over
+  compression ratio x pressure threshold (mean over seeds), one panel per workload;
 - ``vs_compression_ratio_<metric>``: the metric against the compression ratio, one line per
   threshold with a 95% confidence band over seeds; the models that do not compress drawn
   as reference lines (their mean over seeds);
@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from kvsim.allocators import USES  # noqa: E402
 from kvsim.figures import PALETTE  # noqa: E402
 from kvsim.results import write_atomic  # noqa: E402
 
@@ -37,7 +38,14 @@ WASTE = {
     "waste_internal_fragmentation": "internal fragmentation",
     "waste_external_fragmentation": "external fragmentation",
 }
-COMPRESSED = "paged_compressed"
+
+def _uses(results: pd.DataFrame, parameter: str) -> pd.Series:
+    """Which rows are of a model that depends on ``parameter`` (the registry's USES)."""
+    return results["allocator"].map(lambda name: parameter in USES.get(name, ()))
+
+
+def _compressing(results: pd.DataFrame) -> pd.DataFrame:
+    return results[_uses(results, "compression_ratio")]
 DEFAULT_METRICS = ("allocation_success_rate", "utilization", "compressed_token_fraction")
 
 
@@ -71,13 +79,14 @@ def load_results(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     for frame in (results, series):
         if "allocator" in frame:
             frame["allocator"] = frame["allocator"].astype(str)
-    # A memory design is a model, and for monolithic serving its reservation policy.
+    # A memory design is a model and, for one that reserves ahead, its reservation policy
+    # (the sweep leaves the policy empty for the models that do not use it).
     results["design"] = results["allocator"]
     if "reservation" in results:
-        mono = (results["allocator"] == "monolithic") & results["reservation"].notna()
-        if mono.any():
-            policy = results.loc[mono, "reservation"].astype(str)
-            results.loc[mono, "design"] = "monolithic (" + policy + ")"
+        uses = results["reservation"].notna() & _uses(results, "reservation")
+        if uses.any():
+            policy = results.loc[uses, "reservation"].astype(str)
+            results.loc[uses, "design"] = results.loc[uses, "allocator"] + " (" + policy + ")"
     return results, series
 
 
@@ -86,7 +95,7 @@ def _workloads(results: pd.DataFrame) -> list[str]:
 
 
 def heatmap(results: pd.DataFrame, metric: str) -> plt.Figure | None:
-    data = results[results["allocator"] == COMPRESSED]
+    data = _compressing(results)
     if data.empty or data["compression_ratio"].nunique() < 2 or \
             data["pressure_threshold"].nunique() < 2:
         return None
@@ -101,13 +110,13 @@ def heatmap(results: pd.DataFrame, metric: str) -> plt.Figure | None:
         ax.set_title(f"workload: {workload}")
         ax.set_xlabel("compression ratio")
         ax.set_ylabel("pressure threshold")
-    fig.suptitle(f"{COMPRESSED}: {metric} (mean over seeds)")
+    fig.suptitle(f"{', '.join(sorted(data['allocator'].unique()))}: {metric} (mean over seeds)")
     fig.tight_layout()
     return fig
 
 
 def against_compression_ratio(results: pd.DataFrame, metric: str) -> plt.Figure | None:
-    data = results[results["allocator"] == COMPRESSED]
+    data = _compressing(results)
     if data.empty or data["compression_ratio"].nunique() < 2:
         return None
     workloads = _workloads(results)
@@ -119,7 +128,7 @@ def against_compression_ratio(results: pd.DataFrame, metric: str) -> plt.Figure 
         sns.lineplot(data=mine, x="compression_ratio", y=metric, hue="threshold",
                      errorbar=("ci", 95), marker="o", ax=ax, palette="crest")
         others = results[(results["size_class"] == workload) &
-                         (results["allocator"] != COMPRESSED)]
+                         ~_uses(results, "compression_ratio")]
         for name, value in others.groupby("allocator")[metric].mean().items():
             ax.axhline(value, linestyle="--", linewidth=1, color=PALETTE.get(name, "0.4"),
                        label=name)

@@ -40,10 +40,12 @@ REGISTRY: dict[str, Callable[[PoolParams], Allocator]] = {
     ),
 }
 
-#: The parameters each model depends on (a sweep over any other does not multiply its runs).
+#: The parameters each model depends on (a sweep over any other does not multiply its runs):
+#: its pool parameters, and ``reservation`` (the serving engine's reservation policy) for a
+#: model that reserves ahead.
 USES: dict[str, tuple[str, ...]] = {
     "ideal": ("capacity",),
-    "monolithic": ("capacity", "placement"),
+    "monolithic": ("capacity", "placement", "reservation"),
     "paged": ("capacity", "block_size", "watermark"),
     "paged_compressed": (
         "capacity", "block_size", "compression_ratio", "pressure_threshold", "watermark",

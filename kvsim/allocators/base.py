@@ -61,6 +61,12 @@ class Allocator(ABC):
     held: int
     #: Slots a compressed token occupies (1.0: the model does not compress).
     compression_ratio: float = 1.0
+    #: Whether the model sets a request's whole ``reserve`` aside when it first grows
+    #: (monolithic): engines then tell it a reservation policy's size, not the final size.
+    reserves_ahead: ClassVar[bool] = False
+    #: Whether an owner can have room for later tokens (a block's tail, a reservation). A
+    #: model without (ideal) needs a grow for every token; engines grow it in bulk.
+    keeps_headroom: ClassVar[bool] = True
 
     @abstractmethod
     def grow(self, owner: int, n: int, reserve: int = 0) -> bool:

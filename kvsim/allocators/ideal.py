@@ -19,6 +19,7 @@ class IdealAllocator(Allocator):
     """
 
     name = "ideal"
+    keeps_headroom = False
 
     def __init__(self, capacity: int) -> None:
         self.capacity = check_int("capacity", capacity, minimum=1)

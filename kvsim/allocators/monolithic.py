@@ -161,6 +161,7 @@ class MonolithicAllocator(Allocator):
     """
 
     name = "monolithic"
+    reserves_ahead = True
 
     def __init__(self, capacity: int, placement: str = "first_fit") -> None:
         self.capacity = check_int("capacity", capacity, minimum=1)

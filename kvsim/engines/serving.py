@@ -105,16 +105,18 @@ class ServingEngine:
         prompt = trace.prompt.tolist()
         output = trace.output.tolist()
         max_len = self.cost.model.max_model_len
-        reserves_ahead = allocator.name == "monolithic"
         final = [p + o - 1 for p, o in zip(prompt, output)]
-        reserve = [reservation_slots(self.reservation, p, o, max_len) if reserves_ahead else f
-                   for p, o, f in zip(prompt, output, final)]
+        if allocator.reserves_ahead:
+            reserve = [reservation_slots(self.reservation, p, o, max_len)
+                       for p, o in zip(prompt, output)]
+        else:
+            reserve = final
 
         generated = [0] * n  # tokens produced so far (kept across preemptions)
         base = [0] * n  # KV written by the request's latest prefill
         admitted_at = [0] * n  # iteration of the latest admission
-        synced = [0] * n  # tokens the allocator has been told of
-        synced_at = [0] * n  # iteration of the latest grow
+        generated_at_admission = [0] * n
+        synced_at = [0] * n  # iteration of the latest grow: later tokens are not told yet
         epoch = [0] * n  # bumps on preemption: older scheduled events are stale
         first_token = [np.nan] * n
         finish = [np.nan] * n
@@ -124,7 +126,7 @@ class ServingEngine:
 
         grow = allocator.grow
         grow_each = allocator.grow_each
-        bulk = allocator.name == "ideal"  # no headroom ever: grow everyone every iteration
+        bulk = not allocator.keeps_headroom  # grow everyone every iteration, in one call
         release = allocator.release
         headroom = allocator.headroom
         snapshot = allocator.snapshot
@@ -157,7 +159,6 @@ class ServingEngine:
                 else:
                     bucket.append((admission[r], r, epoch[r]))
 
-        generated_at_admission = [0] * n
         admissions = 0
 
         def preempt(victim: int, k: int) -> None:
@@ -227,7 +228,6 @@ class ServingEngine:
                         if victim == r:
                             break
                     if state[r] == RUNNING:
-                        synced[r] += pending
                         synced_at[r] = k
                         nxt = k + headroom(r) + 1  # schedule_sync, inlined: the hot path
                         if nxt <= done_at[r]:
@@ -272,7 +272,6 @@ class ServingEngine:
                     running[r] = None
                     state[r] = RUNNING
                     base[r] = tokens
-                    synced[r] = tokens
                     admitted_at[r] = synced_at[r] = k
                     generated_at_admission[r] = generated[r]
                     admission[r] = admissions
