@@ -14,6 +14,13 @@ import numpy as np
 # -- per step ------------------------------------------------------------------------------
 
 
+def footprint(stored: np.ndarray, compressed_tokens: np.ndarray,
+              compression_ratio: float) -> np.ndarray:
+    """Slots the live tokens themselves occupy: a compressed token takes
+    ``compression_ratio`` of a slot, so ``stored - compressed_tokens * (1 - ratio)``. Slots."""
+    return stored - compressed_tokens * (1.0 - compression_ratio)
+
+
 def free_slots(capacity: int, held: np.ndarray) -> np.ndarray:
     """Free memory: ``capacity - held``. Slots."""
     return capacity - held
@@ -146,14 +153,17 @@ def summarize(series: dict[str, np.ndarray], capacity: int,
     return row
 
 
-def series_frame_columns(series: dict[str, np.ndarray], capacity: int) -> dict[str, np.ndarray]:
+def series_frame_columns(series: dict[str, np.ndarray], capacity: int,
+                         compression_ratio: float = 1.0) -> dict[str, np.ndarray]:
     """The per-step columns written to disk: the recorded state plus the per-step
-    metrics above (free, internal and external fragmentation)."""
-    free = free_slots(capacity, series["held"])
+    metrics above (footprint, free, internal and external fragmentation)."""
     out = dict(series)
+    out["footprint"] = footprint(series["stored"], series["compressed_tokens"],
+                                 compression_ratio)
+    free = free_slots(capacity, series["held"])
     out["free"] = free
     out["internal_fragmentation"] = internal_fragmentation(
-        series["held"], series["footprint"], series["reserved"])
+        series["held"], out["footprint"], series["reserved"])
     out["external_fragmentation"] = external_fragmentation(series["largest_free"], free)
     return out
 

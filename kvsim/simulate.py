@@ -52,13 +52,12 @@ def run_model(spec: RunSpec, name: str, trace: EventTrace | RequestTrace) -> Mod
     """Run the model ``name`` on ``trace``; no pandas, so a sweep cell stays cheap."""
     allocator = make_allocator(name, spec.pool)
     result = spec.engine().run(trace, allocator)
-    series = series_frame_columns(result.series, result.capacity)
-    series["capacity"] = np.full(len(series["step"]), result.capacity, dtype=np.int64)
+    series = series_frame_columns(result.series, result.capacity, result.compression_ratio)
     if spec.kind == "serving":
-        summary = summarize_serving(result.series, result.capacity, result.counts,
-                                    result.requests)
+        summary = summarize_serving(series, result.capacity, result.counts, result.requests)
     else:
-        summary = summarize(result.series, result.capacity, result.counts)
+        summary = summarize(series, result.capacity, result.counts)
+    series["capacity"] = np.full(len(series["step"]), result.capacity, dtype=np.int64)
     return ModelRun(summary, series, result.seconds)
 
 

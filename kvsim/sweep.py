@@ -151,7 +151,7 @@ def run_sweep(grid: Grid, directory: str | Path | None = None, *, n_jobs: int | 
     log.info("sweep of %d cells in %s: %d to run, %d already done", len(grid.cells),
              directory, len(todo), reused)
 
-    with _progress(len(todo), progress) as tick:
+    with _Progress(len(todo), progress) as tick:
         for chunk_rows in _execute(todo, str(directory), n_jobs, backend, scheduler,
                                    cell_runner):
             for row in chunk_rows:
@@ -198,7 +198,7 @@ def _execute(cells: list[Cell], directory: str, n_jobs: int, backend: str,
                             batch_size=1)(jobs)
 
 
-class _progress:
+class _Progress:
     """A progress bar with done / total and an ETA on a terminal; log lines otherwise."""
 
     def __init__(self, total: int, interactive: bool | None) -> None:

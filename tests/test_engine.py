@@ -2,6 +2,7 @@ import numpy as np
 
 from kvsim.allocators import IdealAllocator, PagedAllocator
 from kvsim.engines import EventEngine
+from kvsim.metrics import series_frame_columns
 from kvsim.workloads import ALLOC, FREE, EventTrace
 
 
@@ -47,7 +48,8 @@ def test_footprint_counts_compressed_tokens_at_the_ratio():
 
     events = [(0, ALLOC, 0, 16), (0, ALLOC, 1, 16), (1, ALLOC, 2, 16)]
     pool = PagedCompressedAllocator(64, 16, compression_ratio=0.25, pressure_threshold=0.5)
-    s = EventEngine().run(trace(events, steps=2), pool).series
+    run = EventEngine().run(trace(events, steps=2), pool)
+    s = series_frame_columns(run.series, run.capacity, run.compression_ratio)
     # Step 1: 3 blocks > 2 -> blocks 0 and 1 compressed into one page.
     assert s["compressed_tokens"].tolist() == [0, 32]
     assert s["footprint"].tolist() == [32.0, 16.0 + 32 * 0.25]

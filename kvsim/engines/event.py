@@ -26,6 +26,7 @@ class EventRun:
     series: dict[str, np.ndarray]
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0  # wall time of the event loop; never part of a result table
+    compression_ratio: float = 1.0  # of the model: what a compressed token occupies
 
 
 class EventEngine:
@@ -34,8 +35,7 @@ class EventEngine:
     An alloc event grows a new owner by its size; if the allocator refuses, the allocation
     is rejected (counted; the owner's later free finds nothing to release). A free event
     releases the owner. The state after every ``record_every``-th step (0, k, 2k, ...) is
-    recorded, steps on which nothing happened included. The series also gets the derived
-    ``footprint`` column: the slots the stored tokens occupy.
+    recorded, steps on which nothing happened included.
     """
 
     def __init__(self, record_every: int = 1) -> None:
@@ -85,13 +85,11 @@ class EventEngine:
         elapsed = time.perf_counter() - started
 
         series = recorder.columns()
-        series["footprint"] = series["stored"] - series["compressed_tokens"] * (
-            1.0 - allocator.compression_ratio
-        )
         counts = {
             "events": len(trace),
             "allocations": attempts,
             "rejections": rejections,
             **allocator.counters(),
         }
-        return EventRun(allocator.name, allocator.capacity, series, counts, elapsed)
+        return EventRun(allocator.name, allocator.capacity, series, counts, elapsed,
+                        allocator.compression_ratio)

@@ -68,6 +68,7 @@ class ServingRun:
     counts: dict[str, int] = field(default_factory=dict)
     rejection_reasons: dict[int, str] = field(default_factory=dict)
     seconds: float = 0.0
+    compression_ratio: float = 1.0  # of the model: what a compressed token occupies
 
 
 def reservation_slots(policy: str, prompt: int, output: int, max_model_len: int) -> int:
@@ -330,8 +331,6 @@ class ServingEngine:
         series = recorder.columns()
         series["time"] = series.pop("time_us") / 1e6
         series["dt"] = series.pop("dt_us") / 1e6
-        series["footprint"] = series["stored"] - series["compressed_tokens"] * (
-            1.0 - allocator.compression_ratio)
         requests = {
             "arrival": np.asarray(arrival, dtype=np.float64),
             "prompt": np.asarray(prompt, dtype=np.int64),
@@ -351,4 +350,4 @@ class ServingEngine:
             **allocator.counters(),
         }
         return ServingRun(allocator.name, capacity, series, requests, counts, reasons,
-                          time.perf_counter() - started)
+                          time.perf_counter() - started, allocator.compression_ratio)
