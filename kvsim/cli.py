@@ -88,19 +88,28 @@ def _app(cfg: DictConfig) -> None:
     print(f"\nresults in {out}: " + ", ".join(str(p.relative_to(out)) for p in written))
 
 
+#: Hydra flags that ask for information rather than a run: Hydra answers them itself.
+INFORMATION_FLAGS = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info",
+                     "-i", "--shell-completion", "-sc", "--resolve", "--package", "-p"}
+
+
+def _asks_for_information(args: list[str]) -> bool:
+    return any(arg.split("=")[0] in INFORMATION_FLAGS for arg in args)
+
+
 def _overrides(args: list[str]) -> list[str] | None:
     """The config overrides among ``args``, or None when Hydra should see them unchecked
     (help, config printing, multirun)."""
     takes_value = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
-                   "--cfg", "-c", "--package", "-p", "--info", "-i", "--experimental-rerun"}
-    passthrough = {"--help", "-h", "--hydra-help", "--version", "--multirun", "-m",
-                   "--shell-completion", "-sc", "--resolve"}
+                   "--experimental-rerun"}
+    if _asks_for_information(args):
+        return None
     out, skip = [], False
     for arg in args:
         if skip:
             skip = False
             continue
-        if arg in passthrough or arg.split("=")[0] in passthrough:
+        if arg in ("--multirun", "-m"):
             return None
         if arg in takes_value:
             skip = True
@@ -149,7 +158,8 @@ def _uses_hydra_launcher(args: list[str]) -> bool:
 def main() -> None:
     """Entry point of the ``kvsim`` console script."""
     args = sys.argv[1:]
-    if ("-m" in args or "--multirun" in args) and not _uses_hydra_launcher(args):
+    if ("-m" in args or "--multirun" in args) and not _uses_hydra_launcher(args) \
+            and not _asks_for_information(args):
         sys.exit(_sweep(args))
     overrides = _overrides(args)
     if overrides is not None:

@@ -83,3 +83,11 @@ def test_a_malformed_trace_fails_in_one_line_naming_file_line_and_column(tmp_pat
     assert done.stderr.strip() == (f"kvsim: error: {bad}:3: column 'output': "
                                    "'0' is not a length >= 1")
     assert not (tmp_path / "outputs").exists()
+
+
+def test_help_and_config_printing_go_to_hydra_even_with_multirun(tmp_path):
+    for args in (["--help"], ["-m", "--help"], ["--cfg", "job", "workload=serving"]):
+        done = kvsim(*args, cwd=tmp_path)
+        assert done.returncode == 0, (args, done.stderr)
+        assert "allocator" in done.stdout
+    assert list(tmp_path.iterdir()) == []
