@@ -29,6 +29,8 @@ from kvsim.config import GROUPS, compose, group_options, spec_from_config
 from kvsim.errors import ConfigError
 
 POOL_KEYS = tuple(PoolParams.__dataclass_fields__)
+#: Config nodes only serving runs read.
+SERVING_ONLY = ("model", "hardware", "serving")
 #: Engine settings that only the models naming them in USES depend on: (config node, key).
 ENGINE_KEYS = (("serving", "reservation"),)
 
@@ -162,6 +164,9 @@ def _cells_of(config: dict) -> list[Cell]:
     config.pop("hydra", None)
     config.pop("sweep", None)  # how a sweep runs is not part of a cell: n_jobs may change
     spec = spec_from_config(config)  # validates everything before any work
+    if spec.kind == "synthetic":  # no model, GPU or batching: sweeping them changes nothing
+        for node in SERVING_ONLY:
+            config.pop(node, None)
     cells = []
     for name in spec.allocators:
         one = _copy(config)

@@ -43,6 +43,11 @@ def test_a_parameter_a_model_ignores_does_not_multiply_its_cells():
     assert all(c.columns["compression_ratio"] is None for c in paged)
 
 
+def test_serving_settings_do_not_multiply_synthetic_cells():
+    grid = expand(["allocator=paged", "hardware=a100_40gb,h100_80gb", "serving.max_num_seqs=8,16"])
+    assert len(grid.cells) == 1
+
+
 def test_every_cell_equals_the_single_run_of_its_configuration(small_sweep):
     _, outcome = small_sweep
     results = outcome.results
