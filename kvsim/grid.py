@@ -68,9 +68,11 @@ def expand(overrides: list[str]) -> Grid:
 
     axes: dict[str, list[tuple[str, object]]] = {}
     config_params = OmegaConf.select(probe, "hydra.sweeper.params") or {}
+    on_command_line = {o.key_or_group for o in parsed}
     for key, value in config_params.items():
         for o in parser.parse_overrides([f"{key}={value}"]):
-            axes[o.key_or_group] = _values(o)
+            if o.key_or_group not in on_command_line:  # the command line wins, as in Hydra
+                axes[o.key_or_group] = _values(o)
     for o in parsed:
         if o.is_sweep_override():
             axes[o.key_or_group] = _values(o)

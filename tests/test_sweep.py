@@ -157,6 +157,16 @@ def test_the_report_of_a_single_run_says_what_it_cannot_draw(tmp_path):
     assert "not drawn" in text and "waste_breakdown.png" in text
 
 
+def test_the_command_line_overrides_an_experiments_grid_key_by_key():
+    grid = expand(["experiment=compression_study", "compression_ratio=0.25", "seed=0",
+                   "workload=short,long"])
+    compressed = [c for c in grid.cells if c.columns["allocator"] == "paged_compressed"]
+    assert {c.columns["compression_ratio"] for c in compressed} == {0.25}
+    assert {c.columns["seed"] for c in grid.cells} == {0}
+    assert {c.columns["size_class"] for c in grid.cells} == {"short", "long"}
+    assert len(compressed) == 2 * 5  # workloads x the experiment's five thresholds
+
+
 @pytest.mark.parametrize("experiment", group_options("experiment"))
 def test_every_experiment_composes_into_a_grid(experiment):
     grid = expand([f"experiment={experiment}"])
